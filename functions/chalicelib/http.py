@@ -1,0 +1,66 @@
+"""The one place where domain errors become HTTP responses.
+
+Every error body has the same shape::
+
+    {"error": {"code": "<reason code>", "message": "<text>"}}
+
+and validation errors (422) add ``"errors": [{"field", "message"}]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+from .errors import ManabiError
+
+logger = logging.getLogger("manabi.http")
+
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        headers={**JSON_HEADERS, **(headers or {})},
+    )
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}, **extra}
+
+
+def error_response(exc: Exception) -> Response:
+    """The response for ``exc``; unknown exceptions become a 500 without internals."""
+    if isinstance(exc, ManabiError):
+        extra: dict[str, Any] = {}
+        if "errors" in exc.details:
+            extra["errors"] = exc.details["errors"]
+        headers = {}
+        if "retry_after" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after"])
+        if exc.status >= 500:
+            logger.error("request failed", extra={"code": exc.code, "error_type": type(exc).__name__})
+        return json_response(error_body(exc.code, exc.message, **extra), exc.status, headers)
+    # Log the type only: messages of unexpected errors may carry request data.
+    logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
+    return json_response(error_body("internal_error", "内部エラーが発生しました。時間をおいてもう一度お試しください。"), 500)
+
+
+def handled(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Route decorator: any exception becomes :func:`error_response` (Chalice would send a bare 500)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the API never leaks a stack trace
+            return error_response(exc)
+
+    return wrapper
