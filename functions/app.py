@@ -38,6 +38,20 @@ def list_programs() -> Any:
     return json_response({"programs": public_programs(cached_catalogue())})
 
 
+@app.route("/programs/{program_id}/rights", methods=["GET"])
+@handled
+def program_rights(program_id: str) -> Any:
+    from chalicelib.chain.contracts import contract
+    from chalicelib.chain.provider import web3_for
+    from chalicelib.programs import cached_catalogue, require_program
+    from chalicelib.rights import RightsRegistry
+
+    cfg = settings()
+    program = require_program(cached_catalogue(), program_id)
+    rights = contract(web3_for(cfg), "ReskillingRights", cfg.contracts.rights)
+    return json_response(RightsRegistry(rights).program_state(program))
+
+
 @app.route("/transactions/{tx_id}", methods=["GET"])
 @handled
 def get_transaction(tx_id: str) -> Any:

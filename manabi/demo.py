@@ -31,7 +31,7 @@ def create_programs_on_chain(w3: Web3, deployment: Deployment, treasury: str) ->
     for program in load_catalogue().programs:
         data = rights.encode_abi(
             "createProgram",
-            args=[program.chain_program_id, program.price_base_units, program.capacity * 2, treasury,
+            args=[program.chain_program_id, program.price_base_units, program.capacity, treasury,
                   program.lending_seconds],
         )
         record = sender.send(purpose=f"create program {program.id}", to=deployment.rights, data=data)

@@ -175,6 +175,11 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         endpoint = f"http://127.0.0.1:{port}"
+        # moto keeps its state in module globals, shared by every server in this
+        # process: start from a clean account, as a fresh AWS account would be.
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10)
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": endpoint,
@@ -265,7 +270,7 @@ class LocalStack:
         jobs = {
             source.name: app.handler_map[source.name]
             for source in app.event_sources
-            if type(source).__name__ == "CloudWatchEventConfig"
+            if type(source).__name__ in ("ScheduledEventConfig", "CloudWatchEventConfig")
         }
 
         def run() -> None:

@@ -76,3 +76,28 @@ def test_scheduled_relayer_tick_finishes_open_transactions(api, w3, operator_dep
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
     assert result.payload == {"broadcast": 1, "confirmed": 1, "failed": 0, "waiting": 0}
     assert tx_store.get(record.tx_id).status == "confirmed"
+
+
+def test_program_rights_read_the_chain(api, w3, operator_deployment, operator_sender):
+    from chalicelib.programs import load_catalogue
+    from manabi.demo import create_programs_on_chain
+
+    program = load_catalogue().programs[0]
+    missing = api.http.get(f"/programs/{program.id}/rights")
+    assert missing.status_code == 404
+    assert json.loads(missing.body)["error"]["code"] == "program_not_on_chain"
+
+    create_programs_on_chain(w3, operator_deployment, w3.eth.accounts[1])
+    body = json.loads(api.http.get(f"/programs/{program.id}/rights").body)
+    assert body["price_base_units"] == str(program.price_base_units)
+    assert body["minted"] == 0
+    assert body["treasury"] == w3.eth.accounts[1]
+    assert body["max_lending_seconds"] == program.lending_days * 86_400
+
+
+def test_unknown_program_is_a_japanese_404(api):
+    response = api.http.get("/programs/no-such-course/rights")
+    assert response.status_code == 404
+    assert json.loads(response.body)["error"] == {
+        "code": "program_not_found", "message": "指定された講座は見つかりません。"
+    }

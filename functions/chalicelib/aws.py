@@ -16,14 +16,20 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
+# KmsSigner retries throttling itself, with backoff and a count of its calls;
+# botocore retrying underneath would multiply attempts and hide them.
+_RETRIES = {"kms": {"mode": "standard", "total_max_attempts": 1}}
+
 
 def client(service: str) -> Any:
     """A shared boto3 client for ``service`` (boto3 clients are thread safe)."""
     with _lock:
         if service not in _clients:
             import boto3
+            from botocore.config import Config
 
-            _clients[service] = boto3.session.Session().client(service)
+            retries = _RETRIES.get(service, {"mode": "standard"})
+            _clients[service] = boto3.session.Session().client(service, config=Config(retries=retries))
         return _clients[service]
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .errors import NotFound
+
 JPYC_DECIMALS = 18
 DEFAULT_CATALOGUE = Path(__file__).with_name("data") / "programs.json"
 
@@ -120,6 +122,14 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     """Read and validate the catalogue; raises pydantic.ValidationError when it is wrong."""
     source = Path(path or os.environ.get("MANABI_PROGRAMS_FILE") or DEFAULT_CATALOGUE)
     return Catalogue.model_validate(json.loads(source.read_text(encoding="utf-8")))
+
+
+def require_program(catalogue: Catalogue, program_id: str) -> Program:
+    """The programme ``program_id``, or NotFound."""
+    program = catalogue.program(program_id)
+    if program is None:
+        raise NotFound("指定された講座は見つかりません。", code="program_not_found")
+    return program
 
 
 @lru_cache(maxsize=4)
