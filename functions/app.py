@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Rate
+from chalice import Chalice, IAMAuthorizer, Rate
 
 from chalicelib.config import Settings
-from chalicelib.http import handled, json_response
+from chalicelib.http import ANY_BODY, client_id, csv_response, handled, json_object, json_response
 
 app = Chalice(app_name="manabi-relay")
 app.log.setLevel("INFO")
+# City staff sign admin requests with their IAM credentials (SigV4); the local
+# stack and chalice.test let them through without a signature.
+staff = IAMAuthorizer()
 
 
 def settings() -> Settings:
@@ -34,8 +37,96 @@ def health() -> Any:
 @handled
 def list_programs() -> Any:
     from chalicelib.programs import cached_catalogue, public_programs
+    from chalicelib.services import capacity
 
-    return json_response({"programs": public_programs(cached_catalogue())})
+    seats = capacity(settings())
+    return json_response({"programs": public_programs(cached_catalogue(), seats.of)})
+
+
+@app.route("/applications", methods=["POST"], content_types=ANY_BODY)
+@handled
+def submit_application() -> Any:
+    from chalicelib.applications.form import parse_application
+    from chalicelib.idempotency import run_once
+    from chalicelib.services import application_rate_limiter, applications
+
+    cfg, request = settings(), app.current_request
+    body = json_object(request)
+    application_rate_limiter(cfg).hit("applications", client_id(request))
+    service = applications(cfg)
+    form = parse_application(body, service.program_for(body))
+    result = run_once(cfg, scope="applications", key=request.headers.get("idempotency-key"), payload=body,
+                      work=lambda: service.submit(form), lambda_context=app.lambda_context)
+    return json_response(result, 201)
+
+
+@app.route("/programs/{program_id}/lottery", methods=["GET"])
+@handled
+def lottery_result(program_id: str) -> Any:
+    from chalicelib.services import lottery
+
+    return json_response(lottery(settings()).public_view(program_id))
+
+
+@app.route("/admin/programs/{program_id}/applications", methods=["GET"], authorizer=staff)
+@handled
+def admin_list_applications(program_id: str) -> Any:
+    from chalicelib.services import applications
+
+    return json_response({"applications": applications(settings()).list(program_id)})
+
+
+@app.route("/admin/programs/{program_id}/applications/export", methods=["GET"], authorizer=staff)
+@handled
+def admin_export_applications(program_id: str) -> Any:
+    from chalicelib.applications.export import to_csv
+    from chalicelib.services import applications
+
+    return csv_response(to_csv(applications(settings()).list(program_id)), f"applications-{program_id}.csv")
+
+
+@app.route("/admin/applications/{application_id}", methods=["PATCH"], authorizer=staff, content_types=ANY_BODY)
+@handled
+def admin_change_application(application_id: str) -> Any:
+    from chalicelib.programs import cached_catalogue, require_program
+    from chalicelib.services import applications, lottery
+
+    cfg = settings()
+    changed = applications(cfg).change_status(application_id, json_object(app.current_request).get("status"))
+    if changed["previous_status"] == "selected":
+        lottery(cfg).promote(require_program(cached_catalogue(), changed["program_id"]))
+    return json_response({"application_id": application_id, "status": changed["status"]})
+
+
+@app.route("/admin/programs/{program_id}/capacity", methods=["PUT"], authorizer=staff, content_types=ANY_BODY)
+@handled
+def admin_set_capacity(program_id: str) -> Any:
+    from chalicelib.programs import cached_catalogue, require_program
+    from chalicelib.services import capacity, lottery
+
+    cfg = settings()
+    program = require_program(cached_catalogue(), program_id)
+    seats = capacity(cfg).set(program, json_object(app.current_request).get("capacity"))
+    moved_up = lottery(cfg).promote(program)
+    return json_response({"program_id": program_id, "capacity": seats, "moved_up": moved_up})
+
+
+@app.route("/admin/programs/{program_id}/lottery/{step}", methods=["POST"], authorizer=staff,
+           content_types=ANY_BODY)
+@handled
+def admin_lottery_step(program_id: str, step: str) -> Any:
+    from chalicelib.errors import NotFound
+    from chalicelib.services import lottery
+
+    draw = lottery(settings())
+    body = json_object(app.current_request) if app.current_request.raw_body else {}
+    if step == "commit":
+        return json_response(draw.commit(program_id, body.get("seed_sha256")), 201)
+    if step == "draw":
+        return json_response(draw.draw(program_id, body.get("seed")))
+    if step == "publish":
+        return json_response(draw.publish(program_id))
+    raise NotFound("unknown lottery step", code="not_found")
 
 
 @app.route("/programs/{program_id}/rights", methods=["GET"])
@@ -60,6 +151,14 @@ def get_transaction(tx_id: str) -> Any:
     cfg = settings()
     record = operator_sender(cfg).refresh(tx_id)
     return json_response(record.to_public(cfg.block_explorer_url))
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="mail-retry")
+def mail_retry(event: Any) -> dict[str, int]:
+    """Send e-mails whose earlier attempt failed (SES outage, throttling)."""
+    from chalicelib.services import outbox
+
+    return outbox(settings()).deliver_due()
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="relayer-tick")

@@ -64,6 +64,9 @@ class Settings:
     receipt_timeout_seconds: int = 20
     mail_sender: str = "no-reply@manabi-relay.example.jp"
     block_explorer_url: str = ""
+    apply_rate_limit: int = 60
+    apply_rate_window_seconds: int = 600
+    talent_key_id: str = "alias/manabi-talent-ids"
 
     @property
     def embedded_chain(self) -> bool:
@@ -93,11 +96,16 @@ class Settings:
             receipt_timeout_seconds=_int(env, "MANABI_RECEIPT_TIMEOUT_SECONDS", 20),
             mail_sender=env.get("MANABI_MAIL_SENDER", "no-reply@manabi-relay.example.jp"),
             block_explorer_url=env.get("MANABI_BLOCK_EXPLORER_URL", ""),
+            apply_rate_limit=_int(env, "MANABI_APPLY_RATE_LIMIT", 60),
+            apply_rate_window_seconds=_int(env, "MANABI_APPLY_RATE_WINDOW_SECONDS", 600),
+            talent_key_id=env.get("MANABI_TALENT_KEY_ID", "alias/manabi-talent-ids"),
         )
         settings.validate()
         return settings
 
     def validate(self) -> None:
+        if self.apply_rate_limit < 1 or self.apply_rate_window_seconds < 1:
+            raise ConfigurationError("MANABI_APPLY_RATE_LIMIT and MANABI_APPLY_RATE_WINDOW_SECONDS must be positive")
         if self.confirmations < 1:
             raise ConfigurationError("MANABI_CONFIRMATIONS must be at least 1")
         if not 0 <= self.fees.gas_headroom_percent <= 200:

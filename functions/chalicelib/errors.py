@@ -71,3 +71,24 @@ class InvalidInput(ManabiError):
 
     status = 422
     code = "invalid_input"
+
+
+class BadRequest(ManabiError):
+    """The request body could not be read."""
+
+    status = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(ManabiError):
+    """The request body is larger than the route accepts."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ManabiError):
+    """The route takes ``application/json`` only."""
+
+    status = 415
+    code = "unsupported_media_type"

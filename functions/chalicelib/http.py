@@ -16,8 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Response
+from chalice.app import Request
 
-from .errors import ManabiError
+from .errors import BadRequest, InvalidInput, ManabiError, PayloadTooLarge, UnsupportedMediaType
 
 logger = logging.getLogger("manabi.http")
 
@@ -64,3 +65,50 @@ def handled(view: Callable[..., Any]) -> Callable[..., Any]:
             return error_response(exc)
 
     return wrapper
+
+
+# Chalice answers other content types itself, in its own shape; routes that take
+# a body list these so that *we* answer, with our shape and in Japanese.
+ANY_BODY = [
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "application/octet-stream",
+]
+
+
+def json_object(request: Request, *, max_bytes: int = 16 * 1024) -> dict[str, Any]:
+    """The request's JSON object body, or the right 4xx error."""
+    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type: application/json で送信してください。")
+    raw = request.raw_body or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"送信内容が大きすぎます（上限 {max_bytes // 1024} KB）。")
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest("送信内容を読み取れませんでした。", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("送信内容を読み取れませんでした。", errors=[{"field": "body", "message": "JSONオブジェクトで送信してください"}])
+    return body
+
+
+def client_id(request: Request) -> str:
+    """The client's address as API Gateway saw it (for rate limits only; never logged)."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+def csv_response(body: str, filename: str) -> Response:
+    """UTF-8 with a BOM, so Excel on Windows opens Japanese text correctly."""
+    return Response(
+        body="\ufeff" + body,
+        status_code=200,
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -53,6 +55,14 @@ class Childcare(_Frozen):
     note: str
 
 
+PriorityGroup = Literal["lives_or_works_in_city", "needs_childcare"]
+
+PRIORITY_GROUP_LABELS = {
+    "lives_or_works_in_city": "市内にお住まいか、お勤めの方",
+    "needs_childcare": "託児を希望する方",
+}
+
+
 class Program(_Frozen):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     chain_program_id: int = Field(gt=0)
@@ -68,6 +78,9 @@ class Program(_Frozen):
     lending_days: int = Field(gt=0, le=730)
     sessions: tuple[Session, ...]
     childcare: Childcare
+    # Lottery rules, published before the window closes: groups drawn first, in order.
+    priority_groups: tuple[PriorityGroup, ...] = ("lives_or_works_in_city",)
+    waitlist_size: int = Field(default=10, ge=0)
 
     @field_validator("application_opens_at", "application_closes_at")
     @classmethod
@@ -132,20 +145,28 @@ def require_program(catalogue: Catalogue, program_id: str) -> Program:
     return program
 
 
-@lru_cache(maxsize=4)
 def cached_catalogue(path: str | None = None) -> Catalogue:
-    """The catalogue, read once per Lambda container."""
+    """The catalogue, read once per Lambda container (per file)."""
+    return _cached(str(path or os.environ.get("MANABI_PROGRAMS_FILE") or DEFAULT_CATALOGUE))
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str) -> Catalogue:
     return load_catalogue(path)
 
 
-def public_programs(catalogue: Catalogue) -> list[dict[str, object]]:
-    """Programmes as ``GET /programs`` shows them to citizens and other clients."""
+def public_programs(catalogue: Catalogue, capacity_of: Callable[[Program], int] | None = None,
+                    now: dt.datetime | None = None) -> list[dict[str, object]]:
+    """Programmes as ``GET /programs`` shows them: those not yet closed, with current seats."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    seats = capacity_of or (lambda p: p.capacity)
     return [
         {
             "id": p.id,
             "title": p.title,
             "summary": p.summary,
-            "capacity": p.capacity,
+            "capacity": seats(p),
+            "accepting_applications": p.is_open(now),
             "price_yen": p.price_yen,
             "application_window": {
                 "opens_at": p.application_opens_at.isoformat(),
@@ -172,4 +193,5 @@ def public_programs(catalogue: Catalogue) -> list[dict[str, object]]:
             },
         }
         for p in catalogue.programs
+        if now <= p.application_closes_at
     ]

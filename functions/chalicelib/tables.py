@@ -98,7 +98,49 @@ IDEMPOTENCY = TableSpec(
     purpose="Results of requests carrying an Idempotency-Key (Powertools idempotency layout).",
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (TRANSACTIONS, SIGNERS, IDEMPOTENCY)
+APPLICATIONS = TableSpec(
+    logical_name="applications",
+    hash_key=("application_id", "S"),
+    # Guard items (duplicate e-mail, receipt number) share the table but carry
+    # no ``program_id``, so the index lists applications only.
+    indexes=(Index("by-program", ("program_id", "S"), ("submitted_at", "S")),),
+    purpose="Citizens' applications (personal data: name, contact, address, family, motivation).",
+    holds_personal_data=True,
+)
+
+OUTBOX = TableSpec(
+    logical_name="outbox",
+    hash_key=("message_id", "S"),
+    indexes=(
+        # Sparse: only messages still to be sent carry ``due``.
+        Index("due", ("due", "S"), ("next_attempt_at", "N")),
+        Index("by-application", ("application_id", "S"), ("created_at", "N")),
+    ),
+    purpose="E-mails to applicants, kept until sent so a failed send is retried, never lost.",
+)
+
+RATE_LIMITS = TableSpec(
+    logical_name="rate_limits",
+    hash_key=("bucket", "S"),
+    ttl_attribute="expires_at",
+    purpose="Request counts per client per time window (hashed client address only).",
+)
+
+LOTTERIES = TableSpec(
+    logical_name="lotteries",
+    hash_key=("program_id", "S"),
+    purpose="Seed commitments, draws and published results, by receipt number.",
+)
+
+PROGRAM_SETTINGS = TableSpec(
+    logical_name="program_settings",
+    hash_key=("program_id", "S"),
+    purpose="Changes staff make to a programme after launch (capacity).",
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    TRANSACTIONS, SIGNERS, IDEMPOTENCY, APPLICATIONS, OUTBOX, RATE_LIMITS, LOTTERIES, PROGRAM_SETTINGS,
+)
 
 
 def table(spec: TableSpec, settings: Settings) -> Table:

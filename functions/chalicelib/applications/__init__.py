@@ -1,0 +1,1 @@
+"""Citizens' applications: the form, their storage, staff changes and the CSV export."""
