@@ -30,7 +30,8 @@ class Capacity:
         self._client.update_item(
             TableName=self._table,
             Key={"program_id": {"S": program.id}},
-            UpdateExpression="SET capacity = :c, capacity_changed_at = :t",
+            UpdateExpression="SET #capacity = :c, capacity_changed_at = :t",
+            ExpressionAttributeNames={"#capacity": "capacity"},
             ExpressionAttributeValues={
                 ":c": {"N": str(capacity)},
                 ":t": {"S": dt.datetime.now(dt.timezone.utc).isoformat()},
