@@ -41,6 +41,16 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from manabi.package import package
+
+    out = package(Path(args.out), stage=args.stage)
+    print(f"Wrote {out}/sam.json and {out}/deployment.zip (stage {args.stage}).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manabi", description="Manabi Relay (まなびリレー) tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-demo-data", action="store_true", help="start without the demo programme and sponsors")
     dev.add_argument("--schedule-interval", type=float, default=5.0, help="seconds between scheduled job runs")
     dev.set_defaults(func=_dev)
+
+    pack = commands.add_parser("package", help="write the SAM template and Lambda zip for a stage")
+    pack.add_argument("out", help="output directory")
+    pack.add_argument("--stage", default="prod")
+    pack.set_defaults(func=_package)
     return parser
 
 

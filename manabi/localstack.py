@@ -203,6 +203,10 @@ class LocalStack:
             KeySpec="ECC_SECG_P256K1", KeyUsage="SIGN_VERIFY", Description="Manabi Relay operator (local)"
         )["KeyMetadata"]["KeyId"]
         kms.create_alias(AliasName=OPERATOR_KEY_ALIAS, TargetKeyId=key_id)
+        # The HMAC key that derives selected talents' pseudonymous addresses.
+        talent_key = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC",
+                                    Description="Manabi Relay talent ids (local)")["KeyMetadata"]["KeyId"]
+        kms.create_alias(AliasName=Settings.from_env().talent_key_id, TargetKeyId=talent_key)
         aws.client("ses").verify_email_identity(EmailAddress=Settings.from_env().mail_sender)
         return endpoint
 
