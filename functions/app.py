@@ -143,6 +143,115 @@ def program_rights(program_id: str) -> Any:
     return json_response(RightsRegistry(rights).program_state(program))
 
 
+def signed_in_sponsor() -> str:
+    from chalicelib.services import sign_in
+
+    return sign_in(settings()).address_for(app.current_request.headers.get("authorization"))
+
+
+@app.route("/auth/nonce", methods=["POST"], content_types=ANY_BODY)
+@handled
+def auth_nonce() -> Any:
+    from chalicelib.services import sign_in
+
+    return json_response({"nonce": sign_in(settings()).issue_nonce()}, 201)
+
+
+@app.route("/auth/login", methods=["POST"], content_types=ANY_BODY)
+@handled
+def auth_login() -> Any:
+    from chalicelib.services import sign_in
+
+    body = json_object(app.current_request)
+    return json_response(sign_in(settings()).login(body.get("message"), body.get("signature")))
+
+
+@app.route("/auth/logout", methods=["POST"], content_types=ANY_BODY)
+@handled
+def auth_logout() -> Any:
+    from chalicelib.services import sign_in
+
+    sign_in(settings()).logout(app.current_request.headers.get("authorization"))
+    return json_response({"signed_out": True})
+
+
+@app.route("/sponsor/me", methods=["GET"])
+@handled
+def sponsor_me() -> Any:
+    from chalicelib.services import Chain
+
+    return json_response(Chain(settings()).dashboard().overview(signed_in_sponsor()))
+
+
+@app.route("/talents", methods=["GET"])
+@handled
+def waiting_talents() -> Any:
+    from chalicelib.services import Chain
+
+    program_id = (app.current_request.query_params or {}).get("program_id", "")
+    return json_response({"talents": Chain(settings()).lending().waiting_talents(program_id)})
+
+
+@app.route("/purchases/quote", methods=["POST"], content_types=ANY_BODY)
+@handled
+def purchase_quote() -> Any:
+    from chalicelib.services import Chain
+
+    sponsor, body = signed_in_sponsor(), json_object(app.current_request)
+    return json_response(Chain(settings()).purchases().quote(sponsor, body.get("program_id"), body.get("quantity")))
+
+
+@app.route("/purchases", methods=["POST"], content_types=ANY_BODY)
+@handled
+def purchase() -> Any:
+    from chalicelib.idempotency import run_once
+    from chalicelib.services import Chain
+
+    cfg, sponsor, body = settings(), signed_in_sponsor(), json_object(app.current_request)
+    purchases = Chain(cfg).purchases()
+    result = run_once(cfg, scope=f"purchases:{sponsor}", key=app.current_request.headers.get("idempotency-key"),
+                      payload=body, lambda_context=app.lambda_context, work=lambda: purchases.submit(
+                          sponsor, body.get("program_id"), body.get("quantity"), body.get("deadline"),
+                          body.get("signature")))
+    return json_response(result, 202)
+
+
+@app.route("/lendings/quote", methods=["POST"], content_types=ANY_BODY)
+@handled
+def lending_quote() -> Any:
+    from chalicelib.services import Chain
+
+    sponsor, body = signed_in_sponsor(), json_object(app.current_request)
+    return json_response(Chain(settings()).lending().quote(sponsor, body.get("token_id"), body.get("talent_id")))
+
+
+@app.route("/lendings", methods=["POST"], content_types=ANY_BODY)
+@handled
+def lend() -> Any:
+    from chalicelib.idempotency import run_once
+    from chalicelib.services import Chain
+
+    cfg, sponsor, body = settings(), signed_in_sponsor(), json_object(app.current_request)
+    lending = Chain(cfg).lending()
+    result = run_once(cfg, scope=f"lendings:{sponsor}", key=app.current_request.headers.get("idempotency-key"),
+                      payload=body, lambda_context=app.lambda_context, work=lambda: lending.submit(
+                          sponsor, body.get("token_id"), body.get("talent_id"), body.get("expires"),
+                          body.get("deadline"), body.get("signature")))
+    return json_response(result, 202)
+
+
+@app.route("/admin/applications/{application_id}/profile", methods=["PUT"], authorizer=staff,
+           content_types=ANY_BODY)
+@handled
+def admin_talent_profile(application_id: str) -> Any:
+    from chalicelib.applications.profile import TalentProfile
+    from chalicelib.services import application_store
+
+    profile = TalentProfile.parse(json_object(app.current_request))
+    application_store(settings()).set_fields(application_id, {"talent_profile": profile.model_dump()})
+    return json_response({"application_id": application_id, "talent_profile": profile.model_dump()})
+
+
 @app.route("/transactions/{tx_id}", methods=["GET"])
 @handled
 def get_transaction(tx_id: str) -> Any:

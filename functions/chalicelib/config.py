@@ -67,6 +67,8 @@ class Settings:
     apply_rate_limit: int = 60
     apply_rate_window_seconds: int = 600
     talent_key_id: str = "alias/manabi-talent-ids"
+    site_domain: str = "127.0.0.1:8000"
+    session_seconds: int = 3600
 
     @property
     def embedded_chain(self) -> bool:
@@ -99,6 +101,8 @@ class Settings:
             apply_rate_limit=_int(env, "MANABI_APPLY_RATE_LIMIT", 60),
             apply_rate_window_seconds=_int(env, "MANABI_APPLY_RATE_WINDOW_SECONDS", 600),
             talent_key_id=env.get("MANABI_TALENT_KEY_ID", "alias/manabi-talent-ids"),
+            site_domain=env.get("MANABI_SITE_DOMAIN", "127.0.0.1:8000"),
+            session_seconds=_int(env, "MANABI_SESSION_SECONDS", 3600),
         )
         settings.validate()
         return settings

@@ -40,9 +40,8 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 def error_response(exc: Exception) -> Response:
     """The response for ``exc``; unknown exceptions become a 500 without internals."""
     if isinstance(exc, ManabiError):
-        extra: dict[str, Any] = {}
-        if "errors" in exc.details:
-            extra["errors"] = exc.details["errors"]
+        # Only details meant for clients; others (revert data, internals) stay server-side.
+        extra = {k: exc.details[k] for k in ("errors", "reason", "available") if k in exc.details}
         headers = {}
         if "retry_after" in exc.details:
             headers["Retry-After"] = str(exc.details["retry_after"])

@@ -138,8 +138,23 @@ PROGRAM_SETTINGS = TableSpec(
     purpose="Changes staff make to a programme after launch (capacity).",
 )
 
+SIGN_IN_NONCES = TableSpec(
+    logical_name="sign_in_nonces",
+    hash_key=("nonce", "S"),
+    ttl_attribute="expires_at",
+    purpose="Single-use nonces for Sign-In with Ethereum (EIP-4361).",
+)
+
+SESSIONS = TableSpec(
+    logical_name="sessions",
+    hash_key=("token_hash", "S"),
+    ttl_attribute="expires_at",
+    purpose="Sponsors' short-lived sessions: a hash of the bearer token and the wallet address.",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     TRANSACTIONS, SIGNERS, IDEMPOTENCY, APPLICATIONS, OUTBOX, RATE_LIMITS, LOTTERIES, PROGRAM_SETTINGS,
+    SIGN_IN_NONCES, SESSIONS,
 )
 
 

@@ -126,17 +126,61 @@ class ApplicationStore:
             raise
 
 
+    def set_fields(self, application_id: str, fields: dict[str, Any]) -> None:
+        """Set ``fields`` on an existing application."""
+        update = _set_fields_update(self._table, application_id, fields)
+        update["ConditionExpression"] = "attribute_exists(application_id)"
+        try:
+            self._client.update_item(**update)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound("no such application", code="application_not_found") from exc
+            raise
+
+    def claim_talent(self, application_id: str, previous: dict[str, Any] | None, lending: dict[str, Any]) -> bool:
+        """Set the talent's ``lending`` only if nobody changed it since we read ``previous``."""
+        version = int((previous or {}).get("version", 0))
+        update = _set_fields_update(self._table, application_id, {"lending": {**lending, "version": version + 1}})
+        if version == 0:
+            update["ConditionExpression"] = "attribute_not_exists(lending.version)"
+        else:
+            update["ConditionExpression"] = "lending.version = :expected"
+            update["ExpressionAttributeValues"][":expected"] = {"N": str(version)}
+        try:
+            self._client.update_item(**update)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
 def _serialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
 
 
 def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    out = {k: _deserializer.deserialize(v) for k, v in item.items()}
-    for key, value in out.items():
-        if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
-            out[key] = int(value)  # Decimal → int: we store integers only
-    for child in out.get("children", []) or []:
-        child["age"] = int(child["age"])
-    for request in out.get("childcare_requests", []) or []:
-        request["children"] = int(request["children"])
-    return out
+    return _plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers (Decimal) back to ints, recursively: we store integers only."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float, bool)):
+        return int(value)
+    return value
+
+
+def _set_fields_update(table: str, application_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": _serializer.serialize(value) for i, value in enumerate(fields.values())}
+    return {
+        "TableName": table,
+        "Key": {"application_id": {"S": application_id}},
+        "UpdateExpression": "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }

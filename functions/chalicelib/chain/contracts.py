@@ -54,3 +54,40 @@ def factory(w3: Web3, name: str) -> type[Contract]:
     """A deployable contract factory (abi and bytecode) for ``name``."""
     data = artifact(name)
     return w3.eth.contract(abi=data["abi"], bytecode=data["bytecode"])
+
+
+@lru_cache(maxsize=1)
+def _error_selectors() -> dict[str, tuple[str, list[str]]]:
+    from eth_utils import function_signature_to_4byte_selector
+
+    selectors: dict[str, tuple[str, list[str]]] = {}
+    for name in CONTRACT_NAMES:
+        for entry in artifact(name)["abi"]:
+            if entry["type"] != "error":
+                continue
+            types = [_abi_type(i) for i in entry["inputs"]]
+            signature = f"{entry['name']}({','.join(types)})"
+            selectors["0x" + function_signature_to_4byte_selector(signature).hex()] = (entry["name"], types)
+    return selectors
+
+
+def _abi_type(param: dict[str, Any]) -> str:
+    if param["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + param["type"][5:]
+    return str(param["type"])
+
+
+def decode_revert(data: str | None) -> tuple[str, list[Any]] | None:
+    """(error name, args) of a custom error from any of our contracts, or None."""
+    if not data or len(data) < 10:
+        return None
+    known = _error_selectors().get(data[:10].lower())
+    if known is None:
+        return None
+    from eth_abi import decode
+
+    name, types = known
+    try:
+        return name, list(decode(types, bytes.fromhex(data[10:])))
+    except Exception:  # noqa: BLE001 - undecodable arguments still name the error
+        return name, []
