@@ -252,6 +252,25 @@ def admin_talent_profile(application_id: str) -> Any:
     return json_response({"application_id": application_id, "talent_profile": profile.model_dump()})
 
 
+@app.route("/admin/programs/{program_id}/sponsor-remaining", methods=["POST"], authorizer=staff,
+           content_types=ANY_BODY)
+@handled
+def admin_sponsor_remaining(program_id: str) -> Any:
+    from chalicelib.city_sponsor import CitySponsor
+    from chalicelib.errors import InvalidInput
+    from chalicelib.programs import JPYC_DECIMALS, cached_catalogue, require_program
+    from chalicelib.services import Chain, application_store
+
+    cfg, body = settings(), json_object(app.current_request)
+    budget = body.get("budget_jpyc")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise InvalidInput("budget_jpyc must be a non-negative integer (whole JPYC)", code="invalid_budget")
+    chain = Chain(cfg)
+    city = CitySponsor(chain.lending(), application_store(cfg), chain.rights, chain.sender)
+    program = require_program(cached_catalogue(), program_id)
+    return json_response(city.sponsor_remaining(program, budget * 10**JPYC_DECIMALS))
+
+
 @app.route("/transactions/{tx_id}", methods=["GET"])
 @handled
 def get_transaction(tx_id: str) -> Any:

@@ -74,10 +74,10 @@ class Lending:
             }
             for a in self._applications.list_for_program(program_id)
             if a["status"] == "selected" and a.get("talent_address")
-            and a.get("talent_profile", {}).get("share") is True and not self._is_sponsored(a)
+            and a.get("talent_profile", {}).get("share") is True and not self.is_sponsored(a)
         ]
 
-    def _is_sponsored(self, application: dict[str, Any]) -> bool:
+    def is_sponsored(self, application: dict[str, Any]) -> bool:
         """True while a lending to the talent is in flight or done (a failed one frees them)."""
         lending = application.get("lending") or {}
         if "tx_id" not in lending:
@@ -98,7 +98,7 @@ class Lending:
                 if application.get("talent_address", "").lower() == talent_id.lower():
                     if application["status"] != "selected":
                         break
-                    if self._is_sponsored(application):
+                    if self.is_sponsored(application):
                         raise Conflict("この受講生には、すでにスポンサーがいます。", code="talent_has_sponsor")
                     return application
         raise NotFound("この受講生は見つからないか、受講が決まっていません。", code="talent_not_found")
@@ -198,3 +198,19 @@ class Lending:
         if not self._applications.claim_talent(talent["application_id"], previous, lending):
             raise Conflict("この受講生には、すでにスポンサーがいます。", code="talent_has_sponsor")
         return {**lending, "version": int(previous.get("version", 0)) + 1}
+
+    def lend_as_owner(self, talent: dict[str, Any], token_id: int, owner: str, sponsor: str, program: Any) -> Any:
+        """Lend a token the operator itself owns (the city's rights) with ``setUser``."""
+        from .purchases import send_checked
+
+        now = int(self._clock())
+        claim = self._claim(talent, {"token_id": token_id, "sponsor": sponsor, "tx_id": "pending", "claimed_at": now})
+        data = self._rights.encode_abi("setUser", args=[token_id, talent["talent_address"], self.expiry_for(program)])
+        try:
+            record = send_checked(self._sender, purpose=f"city lends right {token_id}", to=self._rights.address,
+                                  data=data)
+        except Exception:
+            self._claim({**talent, "lending": claim}, {})
+            raise
+        self._claim({**talent, "lending": claim}, {"token_id": token_id, "sponsor": sponsor, "tx_id": record.tx_id})
+        return record
