@@ -33,6 +33,24 @@ def health() -> Any:
     return json_response(chain_health(settings()))
 
 
+@app.route("/chain", methods=["GET"])
+@handled
+def chain_config() -> Any:
+    """What a wallet needs: the chain to switch to (or add), and the contracts it signs for."""
+    cfg = settings()
+    return json_response({
+        "chain_id": cfg.chain_id,
+        "chain_id_hex": hex(cfg.chain_id),
+        "chain_name": cfg.chain_name,
+        "rpc_urls": [cfg.public_rpc_url] if cfg.public_rpc_url else [],
+        "block_explorer_url": cfg.block_explorer_url,
+        "native_currency": {"name": "POL", "symbol": "POL", "decimals": 18},
+        "contracts": cfg.contracts.as_dict(),
+        "jpyc": {"address": cfg.contracts.jpyc, "symbol": "JPYC", "decimals": 18},
+        "site_domain": cfg.site_domain,
+    })
+
+
 @app.route("/programs", methods=["GET"])
 @handled
 def list_programs() -> Any:

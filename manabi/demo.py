@@ -42,6 +42,52 @@ def create_programs_on_chain(w3: Web3, deployment: Deployment, treasury: str) ->
     return tx_ids
 
 
+DEMO_TALENTS = (
+    ("はなこ", "子どもが保育園に通っている間に、Webサイトづくりを学びたいです。"),
+    ("ゆうき", "在宅でできる事務の仕事から、エンジニアを目指しています。"),
+    ("さくら", "育休明けに、新しい仕事に挑戦したいと思っています。"),
+    ("あおい", "データの集計が好きです。市内の会社で働きたいです。"),
+)
+
+
+def create_demo_talents(program_id: str | None = None) -> list[str]:
+    """Selected talents waiting for a sponsor, with the profile they agreed to share.
+
+    Written straight to the store (not through the form), so the demo works
+    whatever today's date is relative to the application window.
+    """
+    import datetime as dt
+    import secrets
+
+    from chalicelib import aws
+    from chalicelib.applications.service import new_receipt_number
+    from chalicelib.config import Settings
+    from chalicelib.programs import load_catalogue
+    from chalicelib.services import application_store
+    from chalicelib.talents import TalentIdentities
+
+    settings = Settings.from_env()
+    program = load_catalogue().programs[0] if program_id is None else load_catalogue().program(program_id)
+    store = application_store(settings)
+    identities = TalentIdentities(aws.client("kms"), settings.talent_key_id)
+    addresses = []
+    for index, (nickname, introduction) in enumerate(DEMO_TALENTS, start=1):
+        application_id = "app_" + secrets.token_hex(12)
+        store.create({
+            "application_id": application_id, "receipt_number": new_receipt_number(), "program_id": program.id,
+            "status": "selected", "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "name": f"デモ 受講生{index}", "name_kana": f"でも じゅこうせい{index}",
+            "email": f"demo-talent-{index}@example.jp", "phone": "0743000000", "postal_code": "630-0000",
+            "address": "（デモデータ）", "lives_or_works_in_city": True, "children": [{"age": 2 + index}],
+            "childcare_requests": [], "work_styles": ["in_city", "telework"], "pc_environment": "own",
+            "motivation": introduction, "consent_privacy": True,
+            "talent_address": identities.address_for(application_id),
+            "talent_profile": {"nickname": nickname, "introduction": introduction, "share": True},
+        })
+        addresses.append(identities.address_for(application_id))
+    return addresses
+
+
 def load_demo_data(w3: Web3, deployment: Deployment) -> list[DemoSponsor]:
     from eth_account import Account
 
@@ -53,6 +99,7 @@ def load_demo_data(w3: Web3, deployment: Deployment) -> list[DemoSponsor]:
     # The city's treasury lets the distributor pull solidarity contributions.
     _wait(w3, jpyc.functions.approve(deployment.distributor, MAX_ALLOWANCE).transact({"from": treasury}))
     create_programs_on_chain(w3, deployment, treasury)
+    create_demo_talents()
     sponsors = []
     for index in range(1, DEMO_SPONSOR_COUNT + 1):
         key = demo_sponsor_key(index)

@@ -114,6 +114,7 @@ class LocalStack:
         from chalicelib.chain.operator import operator_signer
         from chalicelib.config import Settings
 
+        os.environ["MANABI_SITE_DOMAIN"] = f"{self.host}:{self.port}"
         operator = operator_signer(Settings.from_env()).address
         deployment = self._deploy(w3, operator)
         self._configure_contracts(deployment)
@@ -121,7 +122,7 @@ class LocalStack:
         if self.build_site:
             build_site()
         gateway = self._load_gateway()
-        self._start_http(gateway)
+        self._start_http(gateway, DemoWallet(sponsors))
         self._start_scheduler(gateway)
         url = f"http://{self.host}:{self.port}"
         self.info = LocalStackInfo(
@@ -259,8 +260,8 @@ class LocalStack:
         app = factory.load_chalice_app()
         return LocalGateway(app, config)
 
-    def _start_http(self, gateway: Any) -> None:
-        handler = _make_handler(gateway, SITE_BUILD_DIR)
+    def _start_http(self, gateway: Any, wallet: DemoWallet) -> None:
+        handler = _make_handler(gateway, SITE_BUILD_DIR, wallet)
         self._http = ThreadingHTTPServer((self.host, self.port), handler)
         self._http.daemon_threads = True
         thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
@@ -319,7 +320,37 @@ def _wait(w3: Web3, tx_hash: Any) -> None:
         raise RuntimeError(f"local setup transaction {tx_hash.hex()} failed")
 
 
-def _make_handler(gateway: Any, site_dir: Path) -> type[BaseHTTPRequestHandler]:
+class DemoWallet:
+    """Signs for the demo sponsors, so a newcomer can try the sponsor pages without a wallet.
+
+    Served by the local stack only (``/dev/wallet``), never by the Lambda app.
+    The page wraps it in an EIP-1193 provider announced through EIP-6963.
+    """
+
+    def __init__(self, sponsors: list[DemoSponsor]) -> None:
+        self._keys = {s.address.lower(): s.private_key for s in sponsors}
+        self.accounts = [s.address for s in sponsors]
+
+    def sign(self, address: str, method: str, params: list[Any]) -> str:
+        from eth_account import Account
+        from eth_account.messages import encode_defunct, encode_typed_data
+
+        key = self._keys.get(str(address).lower())
+        if key is None:
+            raise ValueError("not a demo account")
+        if method == "personal_sign":
+            message = params[0]
+            data = bytes.fromhex(message[2:]) if message.startswith("0x") else message.encode()
+            signable = encode_defunct(primitive=data)
+        elif method == "eth_signTypedData_v4":
+            typed = params[1] if isinstance(params[1], dict) else json.loads(params[1])
+            signable = encode_typed_data(full_message=typed)
+        else:
+            raise ValueError(f"unsupported method {method}")
+        return str(Account.sign_message(signable, key).signature.to_0x_hex())
+
+
+def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None) -> type[BaseHTTPRequestHandler]:
     from chalice.local import LocalGatewayException
 
     class Handler(BaseHTTPRequestHandler):
@@ -397,9 +428,34 @@ def _make_handler(gateway: Any, site_dir: Path) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _demo_wallet(self) -> None:
+            if wallet is None:
+                self._plain(404, b"not found")
+                return
+            if self.command == "GET":
+                self._json(200, {"accounts": wallet.accounts})
+                return
+            try:
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                signature = wallet.sign(request["address"], request["method"], request["params"])
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self._json(200, {"result": signature})
+
+        def _json(self, status: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def _dispatch(self) -> None:
             path = urlsplit(self.path).path
-            if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            if path == "/dev/wallet":
+                self._demo_wallet()
+            elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
                 self._api()
             else:
                 self._static()

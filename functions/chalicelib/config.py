@@ -68,6 +68,8 @@ class Settings:
     apply_rate_window_seconds: int = 600
     talent_key_id: str = "alias/manabi-talent-ids"
     site_domain: str = "127.0.0.1:8000"
+    chain_name: str = "Local py-evm"
+    public_rpc_url: str = ""
     session_seconds: int = 3600
 
     @property
@@ -102,6 +104,8 @@ class Settings:
             apply_rate_window_seconds=_int(env, "MANABI_APPLY_RATE_WINDOW_SECONDS", 600),
             talent_key_id=env.get("MANABI_TALENT_KEY_ID", "alias/manabi-talent-ids"),
             site_domain=env.get("MANABI_SITE_DOMAIN", "127.0.0.1:8000"),
+            chain_name=env.get("MANABI_CHAIN_NAME", "Local py-evm"),
+            public_rpc_url=env.get("MANABI_PUBLIC_RPC_URL", ""),
             session_seconds=_int(env, "MANABI_SESSION_SECONDS", 3600),
         )
         settings.validate()
