@@ -1,6 +1,8 @@
 """``manabi``: the local stack and the city staff's tools.
 
     manabi dev [--port 8000] [--rpc-url URL] [--no-demo-data]
+    manabi package OUT [--stage prod]
+    manabi admin ...   (see manabi/admin.py)
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("out", help="output directory")
     pack.add_argument("--stage", default="prod")
     pack.set_defaults(func=_package)
+
+    from manabi.admin import add_parser
+
+    add_parser(commands)
     return parser
 
 

@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +27,6 @@ def _get(url: str) -> tuple[int, bytes, Any]:
             return response.status, response.read(), response.headers
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), exc.headers
-
-
-@pytest.fixture
-def restore_environ() -> Iterator[None]:
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-@pytest.fixture
-def stack(restore_environ: None) -> Iterator[LocalStack]:
-    local = LocalStack(port=free_port(), build_site=False, schedule_interval=0.2)
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
 
 
 def test_a_kms_signed_transaction_through_the_running_stack(stack: LocalStack) -> None:
