@@ -13,9 +13,11 @@ from chalice import Chalice, IAMAuthorizer, Rate
 
 from chalicelib.config import Settings
 from chalicelib.http import ANY_BODY, client_id, csv_response, handled, json_object, json_response
+from chalicelib.logs import configure_logging
 
 app = Chalice(app_name="manabi-relay")
 app.log.setLevel("INFO")
+configure_logging()
 # City staff sign admin requests with their IAM credentials (SigV4); the local
 # stack and chalice.test let them through without a signature.
 staff = IAMAuthorizer()

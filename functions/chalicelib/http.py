@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,9 @@ def error_response(exc: Exception) -> Response:
         if exc.status >= 500:
             logger.error("request failed", extra={"code": exc.code, "error_type": type(exc).__name__})
         return json_response(error_body(exc.code, exc.message, **extra), exc.status, headers)
-    # Log the type only: messages of unexpected errors may carry request data.
-    logger.exception("unexpected error", extra={"error_type": type(exc).__name__})
+    # The type and the frames, never the message: it may carry request data.
+    logger.error("unexpected error", extra={"error_type": type(exc).__name__,
+                                            "frames": traceback.format_tb(exc.__traceback__)[-5:]})
     return json_response(error_body("internal_error", "内部エラーが発生しました。時間をおいてもう一度お試しください。"), 500)
 
 

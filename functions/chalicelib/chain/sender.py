@@ -421,15 +421,15 @@ class TransactionSender:
         # Stored before broadcast: after a crash we resend exactly these bytes.
         return self._store.save(record)
 
-    def _push(self, record: TxRecord, *, recheck: bool = True, drain: bool = True) -> TxRecord:
-        """Hand the stored bytes to the node and record the outcome."""
+    def _push(self, record: TxRecord, *, recheck: bool = True, drain: bool = True, note: str | None = None) -> TxRecord:
+        """Hand the stored bytes to the node and record the outcome (``note`` as the error when sent)."""
         assert record.raw_tx is not None
         verdict, failure = self._send_raw(record.raw_tx)
         key = (record.chain_id or self.chain_id, self.address)
         if verdict == "sent":
             now = int(self._clock())
             record.status = "submitted"
-            record.error = None
+            record.error = note
             record.broadcasts += 1
             record.submitted_at = record.submitted_at or now
             record.sent_at = record.sent_at or now
@@ -613,9 +613,8 @@ class TransactionSender:
         fees = self._replacement_fees(record)
         if fees is None:
             # Bumping would break the cap: resend the last bytes and wait for the base fee to fall.
-            record.error = "fees_at_cap"
             logger.warning("stuck transaction at the fee cap", extra={"tx_id": record.tx_id, "nonce": record.nonce})
-            return self._push(record)
+            return self._push(record, note="fees_at_cap")
         replaced = self._sign(record, *fees)
         if replaced is not record:
             return replaced  # another worker replaced it first; our signature is discarded
