@@ -268,8 +268,11 @@ def admin_talent_profile(application_id: str) -> Any:
     from chalicelib.services import application_store
 
     profile = TalentProfile.parse(json_object(app.current_request))
-    application_store(settings()).set_fields(application_id, {"talent_profile": profile.model_dump()})
-    return json_response({"application_id": application_id, "talent_profile": profile.model_dump()})
+    fields = {"talent_profile": profile.model_dump(exclude={"wallet_address"})}
+    if profile.wallet_address:
+        fields["talent_address"] = profile.checksummed_wallet()
+    application_store(settings()).set_fields(application_id, fields)
+    return json_response({"application_id": application_id, **fields})
 
 
 @app.route("/admin/programs/{program_id}/sponsor-remaining", methods=["POST"], authorizer=staff,

@@ -193,7 +193,7 @@ class Lottery:
         application_id = result["application_id"]
         fields: dict[str, Any] = {}
         if result["outcome"] == "selected":
-            fields["talent_address"] = self._talents.address_for(application_id)
+            fields["talent_address"] = self._talent_address(self._applications.get(application_id))
         if result["outcome"] == "waitlisted":
             fields["waitlist_position"] = result["waitlist_position"]
         _, mail = self._outbox.put_request(application_id, result["outcome"])
@@ -216,14 +216,17 @@ class Lottery:
             try:
                 self._applications.update_status(
                     application["application_id"], expected=("waitlisted",), status="selected",
-                    fields={"talent_address": self._talents.address_for(application["application_id"]),
-                            "moved_up": True},
+                    fields={"talent_address": self._talent_address(application), "moved_up": True},
                     extra_writes=[mail],
                 )
             except Conflict:
                 continue
             moved.append(application["receipt_number"])
         return moved
+
+    def _talent_address(self, application: dict[str, Any]) -> str:
+        """The talent's own wallet if staff recorded one, else the derived pseudonymous address."""
+        return application.get("talent_address") or self._talents.address_for(application["application_id"])
 
     # -- public ------------------------------------------------------------------------------
 

@@ -90,3 +90,19 @@ def test_the_list_hides_guard_items(citizen_api):
     applications = json.loads(citizen_api.http.get(f"/admin/programs/{PROGRAM}/applications").body)["applications"]
     assert len(applications) == 1
     assert not any(a["application_id"].startswith("guard#") for a in applications)
+
+
+def test_a_talent_may_give_their_own_wallet_for_the_lending(citizen_api, settings):
+    from chalicelib import services
+
+    application_id = submit(citizen_api)["application_id"]
+    wallet = "0x" + "ab" * 20
+    response = citizen_api.http.put(f"/admin/applications/{application_id}/profile", headers=JSON,
+                                    body=json.dumps({"nickname": "ゆう", "share": True, "wallet_address": wallet}))
+    assert response.status_code == 200
+    stored = services.application_store(settings).get(application_id)
+    assert stored["talent_address"] == "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"
+    assert "wallet_address" not in stored["talent_profile"]
+    bad = citizen_api.http.put(f"/admin/applications/{application_id}/profile", headers=JSON,
+                               body=json.dumps({"nickname": "ゆう", "share": True, "wallet_address": "0x12"}))
+    assert bad.status_code == 422
