@@ -10,16 +10,13 @@ web3 is imported only inside functions (Lambda cold-start rule).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from web3 import Web3
     from web3.contract import Contract
 
-ABI_DIR = Path(__file__).resolve().parents[1] / "contracts_abi"
 
 
 @dataclass(frozen=True)
@@ -44,9 +41,11 @@ class DeploymentError(RuntimeError):
 def load_artifact(name: str) -> dict[str, Any]:
     """Return the compiled artifact ``contracts_abi/<name>.json`` (keys ``abi``, ``bytecode``, ...).
 
-    Raises FileNotFoundError for an unknown contract name.
+    The same loader the Lambda functions use; raises ConfigurationError for an unknown name.
     """
-    return json.loads((ABI_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    from chalicelib.chain.contracts import artifact
+
+    return artifact(name)
 
 
 def deploy_contracts(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from .applications.store import ApplicationStore
-from .chain.jpyc import recover_typed_data
+from .chain.eip712 import DOMAIN_TYPE, recover_typed_data
 from .errors import Conflict, InvalidInput, NotFound
 from .programs import Catalogue
 from .purchases import QUOTE_SECONDS, send_checked
@@ -137,15 +137,7 @@ class Lending:
     def _typed(self, owner: str, token_id: int, user: str, expires: int, deadline: int) -> dict[str, Any]:
         name, version, chain_id, contract = self._rights.functions.eip712Domain().call()[1:5]
         return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Lend": LEND_TYPES,
-            },
+            "types": {"EIP712Domain": DOMAIN_TYPE, "Lend": LEND_TYPES},
             "primaryType": "Lend",
             "domain": {"name": name, "version": version, "chainId": int(chain_id), "verifyingContract": contract},
             "message": {"tokenId": token_id, "user": user, "expires": expires,

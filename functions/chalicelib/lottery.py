@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from .applications.store import ApplicationStore
 from .capacity import Capacity
 from .config import Settings
+from .dynamo import deserialize, serialize_value
 from .errors import Conflict, InvalidInput
 from .mail import Outbox
 from .programs import PRIORITY_GROUP_LABELS, Catalogue, Program, require_program
@@ -32,8 +32,6 @@ from .tables import LOTTERIES
 from .talents import TalentIdentities
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class Lottery:
         item = self._client.get_item(
             TableName=self._table, Key={"program_id": {"S": program_id}}, ConsistentRead=True
         ).get("Item")
-        return None if item is None else _plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+        return None if item is None else deserialize(item)
 
     def _update(self, program_id: str, values: dict[str, Any], condition: str) -> None:
         names = {f"#a{i}": k for i, k in enumerate(values)}
@@ -112,7 +110,7 @@ class Lottery:
                 UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":a{i}": _serializer.serialize(v) for i, v in enumerate(values.values())},
+                ExpressionAttributeValues={f":a{i}": serialize_value(v) for i, v in enumerate(values.values())},
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -249,13 +247,3 @@ class Lottery:
             view["status"] = "drawn"
         return view
 
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers (Decimal) back to ints, recursively: we only store integers."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float, bool)):
-        return int(value)
-    return value

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Settings
+from .dynamo import deserialize
 from .programs import Catalogue
 from .tables import APPLICATIONS, OUTBOX
 from .mail_templates import TEMPLATES, render
@@ -27,7 +27,6 @@ logger = logging.getLogger("manabi.mail")
 
 MAX_ATTEMPTS = 8
 LEASE_SECONDS = 120
-_deserializer = TypeDeserializer()
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -97,7 +96,7 @@ class Outbox:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return "claimed_elsewhere"
             raise
-        message = {k: _deserializer.deserialize(v) for k, v in claimed.items()}
+        message = deserialize(claimed)
         try:
             self._send(message)
         except (ClientError, BotoCoreError) as exc:
@@ -118,7 +117,7 @@ class Outbox:
         ).get("Item")
         if item is None:
             raise ClientError({"Error": {"Code": "ApplicationMissing", "Message": ""}}, "GetItem")
-        application = {k: _deserializer.deserialize(v) for k, v in item.items()}
+        application = deserialize(item)
         program = self._catalogue.program(application["program_id"])
         if program is None:
             raise ClientError({"Error": {"Code": "ProgramMissing", "Message": ""}}, "GetItem")
@@ -182,11 +181,11 @@ class Outbox:
         )
         messages = []
         for item in page["Items"]:
-            data = {k: _deserializer.deserialize(v) for k, v in item.items()}
+            data = deserialize(item)
             messages.append({
                 "template": data["template"],
                 "status": data["status"],
-                "attempts": int(data["attempts"]),
+                "attempts": data["attempts"],
                 "last_error": data.get("last_error"),
             })
         return messages

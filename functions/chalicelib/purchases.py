@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .chain.contracts import decode_revert
-from .chain.jpyc import Jpyc, recover_typed_data, split_signature
+from .chain.eip712 import recover_typed_data, split_signature
+from .chain.jpyc import Jpyc
 from .errors import Conflict, InvalidInput, TransactionFailed
 from .programs import Catalogue, require_program
 

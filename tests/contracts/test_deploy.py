@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from eth_utils import is_checksum_address
 
-from manabi.deploy import ABI_DIR, Deployment, DeploymentError, _send, deploy_contracts, load_artifact
+from chalicelib.chain.contracts import abi_dir
+from chalicelib.errors import ConfigurationError
+from manabi.deploy import Deployment, DeploymentError, _send, deploy_contracts, load_artifact
 from tests.fixtures.chain import contract_at
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,10 +89,10 @@ def test_receipt_with_status_zero_raises_deployment_error(w3, accounts):
 
 def test_load_artifact_reads_contracts_abi():
     artifact = load_artifact("PayoutDistributor")
-    assert ABI_DIR == REPO / "contracts_abi"
+    assert abi_dir() == REPO / "contracts_abi"
     assert artifact["contractName"] == "PayoutDistributor"
     assert artifact["bytecode"].startswith("0x60")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigurationError):
         load_artifact("NoSuchContract")
 
 

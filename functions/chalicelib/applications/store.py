@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..config import Settings
+from ..dynamo import deserialize as _deserialize
+from ..dynamo import serialize as _serialize
+from ..dynamo import serialize_value
 from ..errors import Conflict, NotFound
 from ..tables import APPLICATIONS
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 class ReceiptNumberTaken(Exception):
@@ -104,7 +103,7 @@ class ApplicationStore:
         """Move an application to ``status`` if it is still in one of ``expected``."""
         sets = {"status": status, **(fields or {})}
         names = {f"#f{i}": name for i, name in enumerate(sets)}
-        values = {f":v{i}": _serializer.serialize(value) for i, value in enumerate(sets.values())}
+        values = {f":v{i}": serialize_value(value) for i, value in enumerate(sets.values())}
         values.update({f":e{i}": {"S": s} for i, s in enumerate(expected)})
         names["#status"] = "status"
         update = {
@@ -155,28 +154,9 @@ class ApplicationStore:
         return True
 
 
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
-
-
-def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return _plain({k: _deserializer.deserialize(v) for k, v in item.items()})
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers (Decimal) back to ints, recursively: we store integers only."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float, bool)):
-        return int(value)
-    return value
-
-
 def _set_fields_update(table: str, application_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     names = {f"#f{i}": name for i, name in enumerate(fields)}
-    values = {f":v{i}": _serializer.serialize(value) for i, value in enumerate(fields.values())}
+    values = {f":v{i}": serialize_value(value) for i, value in enumerate(fields.values())}
     return {
         "TableName": table,
         "Key": {"application_id": {"S": application_id}},

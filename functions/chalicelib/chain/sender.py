@@ -329,7 +329,11 @@ class TransactionSender:
             chain_id=self.chain_id,
             chain_nonce=int(chain_nonce),
         )
-        return self.broadcast(record)
+        try:
+            return self.broadcast(record)
+        except ChainError as exc:
+            exc.details.setdefault("tx_id", record.tx_id)
+            raise
 
     def estimate_gas(self, *, to: str, data: str, value: int = 0) -> int:
         """Gas for the call plus the configured headroom; raises if the call reverts."""
