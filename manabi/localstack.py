@@ -353,6 +353,10 @@ class DemoWallet:
 def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None) -> type[BaseHTTPRequestHandler]:
     from chalice.local import LocalGatewayException
 
+    # Chalice keeps the current request on the app object, shared by every thread;
+    # Lambda runs one request per container at a time, so the local stack does too.
+    gateway_lock = threading.Lock()
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "manabi-dev"
         protocol_version = "HTTP/1.1"
@@ -367,7 +371,8 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
             path = self.path[len(API_PREFIX):] or "/"
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
-                response = gateway.handle_request(self.command, path, headers, body)
+                with gateway_lock:
+                    response = gateway.handle_request(self.command, path, headers, body)
             except LocalGatewayException as exc:
                 response = {"statusCode": exc.CODE, "headers": exc.headers, "body": exc.body}
             status = int(response["statusCode"])

@@ -105,7 +105,10 @@ class SignIn:
         self._consume_nonce(siwe.nonce)
         token = secrets.token_urlsafe(32)
         expires_at = int(self._clock()) + self._session_seconds
-        address = siwe.address
+        from eth_utils import to_checksum_address
+
+        # Wallets may sign a lowercase address; the rest of the API compares checksummed ones.
+        address = str(to_checksum_address(siwe.address))
         self._client.put_item(
             TableName=self._sessions,
             Item={"token_hash": {"S": _token_hash(token)}, "address": {"S": address},

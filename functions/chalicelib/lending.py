@@ -90,7 +90,14 @@ class Lending:
         except NotFound:
             return False
 
-    def _talent(self, talent_id: str) -> dict[str, Any]:
+    def _talent(self, talent_id: str, program: Any = None) -> dict[str, Any]:
+        """The selected, unsponsored talent ``talent_id`` (of ``program`` when given)."""
+        talent = self._find_talent(talent_id)
+        if program is not None and talent["program_id"] != program.id:
+            raise Conflict("この受講生は、この権利の講座の受講生ではありません。", code="talent_in_other_program")
+        return talent
+
+    def _find_talent(self, talent_id: str) -> dict[str, Any]:
         if not isinstance(talent_id, str):
             raise InvalidInput("talent_id is required", errors=[{"field": "talent_id", "message": "受講生を選んでください"}])
         for program in self._catalogue.programs:
@@ -146,7 +153,7 @@ class Lending:
 
     def quote(self, owner: str, token_id: Any, talent_id: Any) -> dict[str, Any]:
         token_id, program = self._token(owner, token_id)
-        talent = self._talent(talent_id)
+        talent = self._talent(talent_id, program)
         expires = self.expiry_for(program)
         deadline = int(self._clock()) + QUOTE_SECONDS
         return {"token_id": token_id, "talent_id": talent["talent_address"], "expires": expires,
@@ -156,7 +163,7 @@ class Lending:
     def submit(self, owner: str, token_id: Any, talent_id: Any, expires: Any, deadline: Any,
                signature: Any) -> dict[str, Any]:
         token_id, program = self._token(owner, token_id)
-        talent = self._talent(talent_id)
+        talent = self._talent(talent_id, program)
         now = int(self._clock())
         for field, value in (("expires", expires), ("deadline", deadline)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= now:

@@ -43,7 +43,7 @@
       const wanted = input.value.trim().toUpperCase();
       const hit = view.results.find((r) => r.receipt_number === wanted);
       found.textContent = !wanted ? "" : hit
-        ? `${hit.receipt_number}：${OUTCOME[hit.outcome]}${hit.waitlist_position ? `（補欠 ${hit.waitlist_position} 番目）` : ""}`
+        ? `${hit.receipt_number}：${hit.waitlist_position ? `補欠 ${hit.waitlist_position} 番目` : OUTCOME[hit.outcome]}`
         : "その受付番号は見つかりません。";
     });
     box.append(label, input, found);

@@ -32,8 +32,8 @@ CHROMIUM_ARGS = [
 ]
 AXE = (Path(__file__).with_name("vendor") / "axe.min.js").read_text(encoding="utf-8")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
-PAGES = ["", "course/", "apply/", "after-applying/", "faq/", "how-it-works/", "sponsors/", "employers/",
-         "privacy/", "accessibility/", "404.html"]  # fmt: skip
+PAGES = ["", "course/", "apply/", "after-applying/", "lottery/", "faq/", "how-it-works/", "sponsors/", "sponsor-dashboard/",
+         "employers/", "privacy/", "accessibility/", "404.html"]  # fmt: skip
 
 RECEIPT = "7K2QD-M9XPA"
 ANSWERS = {
@@ -50,6 +50,21 @@ ANSWERS = {
 }
 
 
+# A published lottery, as GET /api/programs/{id}/lottery answers (the page renders it).
+LOTTERY = {
+    "program_id": "it-basics-2027-spring", "status": "published",
+    "seed_sha256": "9" * 64, "committed_at": "2027-01-20T10:00:00+09:00",
+    "seed": "a" * 64, "drawn_at": "2027-02-01T10:00:00+09:00", "published_at": "2027-02-01T11:00:00+09:00",
+    "capacity": 1,
+    "rules": {"priority_groups": [{"tier": 0, "group": "lives_or_works_in_city", "label": "市内にお住まいか、お勤めの方"}],
+              "others_tier": 1, "waitlist_size": 1},
+    "results": [
+        {"rank": 1, "receipt_number": "ABCDE-12345", "tier": 0, "outcome": "selected", "waitlist_position": None},
+        {"rank": 2, "receipt_number": "FGHJK-67890", "tier": 1, "outcome": "waitlisted", "waitlist_position": 1},
+    ],
+}
+
+
 class FakeApi:
     def __init__(self) -> None:
         self.queue: list[int] = []
@@ -63,6 +78,17 @@ def served(site: BuiltSite) -> Iterator[tuple[str, FakeApi]]:
     class Handler(SimpleHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/api/programs/") and self.path.endswith("/lottery"):
+                data = json.dumps(LOTTERY, ensure_ascii=False).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            super().do_GET()
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -272,3 +298,14 @@ def test_motivation_counter_counts_code_points(phone: Any, served) -> None:
     assert phone.inner_text("#motivation-count") == "3文字多すぎます"
     # screen readers hear it once typing pauses (polled from Playwright: the CSP forbids eval)
     expect(phone.locator("#motivation-count-live")).to_have_text("3文字多すぎます", timeout=3000)
+
+
+def test_the_lottery_page_shows_the_published_result_and_finds_a_receipt(phone: Any, served) -> None:
+    base, _ = served
+    phone.goto(base + "lottery/")
+    table = phone.locator("table.lottery-results")
+    table.wait_for()
+    assert table.locator("tbody tr").count() == 2
+    assert LOTTERY["seed"] in phone.inner_text(".lottery")
+    phone.fill("input[id^=lottery-find-]", "fghjk-67890")
+    assert phone.inner_text(".lottery-found") == "FGHJK-67890：補欠 1 番目"

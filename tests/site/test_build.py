@@ -70,7 +70,7 @@ def test_site_dir_is_outside_docs_dir() -> None:
 
 def test_every_page_in_the_nav_is_built(site: BuiltSite) -> None:
     sources = nav_sources(mkdocs_config()["nav"])
-    assert len(sources) == 10
+    assert len(sources) == 12
     for source in sources:
         assert (REPO / "site" / source).is_file(), source
         assert built_path(site, source).is_file(), source

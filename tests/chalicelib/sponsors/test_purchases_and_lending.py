@@ -231,3 +231,30 @@ def test_a_lend_signed_by_someone_else_is_refused(sponsor, talent, tx_store, ope
                                               "signature": forged})
     assert (status, body["error"]["code"]) == (409, "signer_mismatch")
     assert tx_store.next_nonce(operator_sender.address) == before
+
+
+@pytest.fixture
+def second_program(catalogue_file):
+    """A second programme in the catalogue (created on chain with the first)."""
+    data = json.loads(catalogue_file.read_text(encoding="utf-8"))
+    other = dict(data["programs"][0], id="it-basics-2027-autumn", chain_program_id=2, title="秋の講座")
+    data["programs"].append(other)
+    catalogue_file.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    from chalicelib.programs import _cached
+
+    _cached.cache_clear()
+    return other["id"]
+
+
+def test_a_right_is_lent_only_to_a_talent_of_its_programme(second_program, sponsor_api, sponsor, settings):
+    assert sponsor.buy()[0] == 202  # a right of the first programme
+    service = services.applications(settings)
+    from chalicelib.applications.form import parse_application
+
+    body = application_body(program_id=second_program)
+    application_id = service.submit(parse_application(body, service.program_for(body)))["application_id"]
+    store = services.application_store(settings)
+    store.update_status(application_id, expected=("received",), status="selected",
+                        fields={"talent_address": Account.create().address})
+    status, body = sponsor.lend_quote(1, store.get(application_id)["talent_address"])
+    assert (status, body["error"]["code"]) == (409, "talent_in_other_program")
