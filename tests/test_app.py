@@ -74,7 +74,9 @@ def test_scheduled_relayer_tick_finishes_open_transactions(api, w3, operator_dep
     )
     result = api.lambda_.invoke("relayer-tick", api.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
-    assert result.payload == {"broadcast": 1, "confirmed": 1, "failed": 0, "waiting": 0}
+    assert result.payload["broadcast"] == 1 and result.payload["confirmed"] == 1
+    assert result.payload["failed"] == 0 and result.payload["waiting"] == 0
+    assert result.payload["gas_low"] is False  # the operator has 10 ETH, the floor is 5
     assert tx_store.get(record.tx_id).status == "confirmed"
 
 
@@ -101,3 +103,10 @@ def test_unknown_program_is_a_japanese_404(api):
     assert json.loads(response.body)["error"] == {
         "code": "program_not_found", "message": "指定された講座は見つかりません。"
     }
+
+
+def test_the_tick_warns_when_the_operator_runs_low_on_gas(api, monkeypatch):
+    monkeypatch.setenv("MANABI_MIN_OPERATOR_BALANCE_WEI", str(1000 * 10**18))
+    result = api.lambda_.invoke("relayer-tick", api.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    assert result.payload["gas_low"] is True

@@ -52,6 +52,19 @@ class FeePolicy:
 
 
 @dataclass(frozen=True)
+class RelayerPolicy:
+    """When the relayer resends, replaces and repairs; see chalicelib.chain.sender."""
+
+    stuck_after_seconds: int = 25
+    resend_after_seconds: int = 10
+    fee_bump_percent: int = 10
+    nonce_consumed_grace_seconds: int = 30
+    max_gap_fill: int = 16
+    rpc_attempts: int = 4
+    min_operator_balance_wei: int = 5 * 10**18
+
+
+@dataclass(frozen=True)
 class Settings:
     stage: str = "local"
     table_prefix: str = "manabi-local-"
@@ -60,6 +73,7 @@ class Settings:
     operator_key_id: str = "alias/manabi-operator"
     contracts: ContractAddresses = field(default_factory=ContractAddresses)
     fees: FeePolicy = field(default_factory=FeePolicy)
+    relayer: RelayerPolicy = field(default_factory=RelayerPolicy)
     confirmations: int = 1
     receipt_timeout_seconds: int = 20
     mail_sender: str = "no-reply@manabi-relay.example.jp"
@@ -96,6 +110,15 @@ class Settings:
                 priority_fee=_int(env, "MANABI_PRIORITY_FEE_GWEI", 30) * GWEI,
                 gas_headroom_percent=_int(env, "MANABI_GAS_HEADROOM_PERCENT", 25),
             ),
+            relayer=RelayerPolicy(
+                stuck_after_seconds=_int(env, "MANABI_STUCK_AFTER_SECONDS", 25),
+                resend_after_seconds=_int(env, "MANABI_RESEND_AFTER_SECONDS", 10),
+                fee_bump_percent=_int(env, "MANABI_FEE_BUMP_PERCENT", 10),
+                nonce_consumed_grace_seconds=_int(env, "MANABI_NONCE_CONSUMED_GRACE_SECONDS", 30),
+                max_gap_fill=_int(env, "MANABI_MAX_GAP_FILL", 16),
+                rpc_attempts=_int(env, "MANABI_RPC_ATTEMPTS", 4),
+                min_operator_balance_wei=_int(env, "MANABI_MIN_OPERATOR_BALANCE_WEI", 5 * 10**18),
+            ),
             confirmations=_int(env, "MANABI_CONFIRMATIONS", 1),
             receipt_timeout_seconds=_int(env, "MANABI_RECEIPT_TIMEOUT_SECONDS", 20),
             mail_sender=env.get("MANABI_MAIL_SENDER", "no-reply@manabi-relay.example.jp"),
@@ -114,6 +137,8 @@ class Settings:
     def validate(self) -> None:
         if self.apply_rate_limit < 1 or self.apply_rate_window_seconds < 1:
             raise ConfigurationError("MANABI_APPLY_RATE_LIMIT and MANABI_APPLY_RATE_WINDOW_SECONDS must be positive")
+        if self.relayer.fee_bump_percent < 10:
+            raise ConfigurationError("MANABI_FEE_BUMP_PERCENT must be at least 10 (nodes refuse smaller bumps)")
         if self.confirmations < 1:
             raise ConfigurationError("MANABI_CONFIRMATIONS must be at least 1")
         if not 0 <= self.fees.gas_headroom_percent <= 200:

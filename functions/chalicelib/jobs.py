@@ -13,14 +13,15 @@ logger = logging.getLogger("manabi.jobs")
 def run_relayer_tick(settings: Settings) -> dict[str, Any]:
     """Finish the operator's unfinished transactions; returns counts for the log."""
     from .chain.operator import operator_sender
+    from .errors import ChainError
 
-    report = operator_sender(settings).tick()
-    counts = {
-        "broadcast": len(report.broadcast),
-        "confirmed": len(report.confirmed),
-        "failed": len(report.failed),
-        "waiting": len(report.waiting),
-    }
+    sender = operator_sender(settings)
+    counts: dict[str, Any] = sender.tick().counts()
     if any(counts.values()):
         logger.info("relayer tick", extra=counts)
+    try:
+        # Warns (log and the ManabiRelay/OperatorBalanceLow metric) before gas runs out.
+        counts["gas_low"] = sender.check_gas_funds(settings.relayer.min_operator_balance_wei)["low"]
+    except ChainError:
+        counts["gas_low"] = None
     return counts

@@ -86,7 +86,8 @@ class Lending:
             # Claimed by a request that is still sending (or died doing so: then it expires).
             return int(self._clock()) - int(lending.get("claimed_at", 0)) < CLAIM_SECONDS
         try:
-            return self._ledger.get(lending["tx_id"]).status != "failed"
+            # resolve(): a lending whose nonce was taken lives on in its re-queued record.
+            return self._ledger.resolve(lending["tx_id"]).status != "failed"
         except NotFound:
             return False
 

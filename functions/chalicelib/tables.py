@@ -88,7 +88,7 @@ TRANSACTIONS = TableSpec(
 SIGNERS = TableSpec(
     logical_name="signers",
     hash_key=("signer", "S"),
-    purpose="The next nonce of each KMS signer address, advanced by conditional writes.",
+    purpose="The next nonce of each KMS signer address, and which record holds each allocated nonce.",
 )
 
 IDEMPOTENCY = TableSpec(

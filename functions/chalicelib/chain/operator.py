@@ -40,6 +40,12 @@ def operator_sender(settings: Settings) -> TransactionSender:
                 TransactionStore(settings, aws.client("dynamodb")),
                 fees=settings.fees,
                 confirmations=settings.confirmations,
+                stuck_after_seconds=settings.relayer.stuck_after_seconds,
+                resend_after_seconds=settings.relayer.resend_after_seconds,
+                fee_bump_percent=settings.relayer.fee_bump_percent,
+                nonce_consumed_grace_seconds=settings.relayer.nonce_consumed_grace_seconds,
+                max_gap_fill=settings.relayer.max_gap_fill,
+                rpc_attempts=settings.relayer.rpc_attempts,
             )
             _senders[key] = sender
         return sender

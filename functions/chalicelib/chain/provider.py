@@ -57,6 +57,9 @@ def web3_for(settings: Settings) -> Web3:
         if w3 is None:
             from web3 import HTTPProvider, Web3
 
-            w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+            # No provider-level retries: the sender retries with backoff, and both
+            # together could keep a Lambda busy for minutes on one call.
+            w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10},
+                                   exception_retry_configuration=None))
             _http[settings.rpc_url] = w3
         return w3

@@ -95,7 +95,9 @@ class Signer(Protocol):
 
 # How nodes (geth, erigon, bor, py-evm) say that a transaction, or one with its
 # nonce, is already in the pool or the chain: the bytes went out before.
-_ALREADY_SENT = re.compile(r"already known|known transaction|nonce too low|replacement (transaction )?underpriced", re.I)
+_ALREADY_SENT = re.compile(
+    r"already known|known transaction|nonce too low|replacement (transaction )?underpriced", re.I
+)
 _PYEVM_NONCE = re.compile(r"Invalid transaction nonce: Expected (\d+), but got (\d+)")
 # Nonce ahead of the chain: an earlier nonce has not landed yet; try again later.
 _NONCE_AHEAD = re.compile(r"nonce too high", re.I)
@@ -490,8 +492,12 @@ class TransactionSender:
     # -- following ---------------------------------------------------------------------------
 
     def refresh(self, tx_id: str) -> TxRecord:
-        """Look for a receipt of any of the record's hashes and settle the record."""
-        record = self._store.get(tx_id)
+        """Look for a receipt of any of the record's hashes and settle the record.
+
+        Follows a re-queued intent (see :meth:`TransactionStore.resolve`): the record
+        returned may carry another ``tx_id``, with ``requeued_from`` set.
+        """
+        record = self._store.resolve(tx_id)
         if record.status != "submitted":
             return record
         found = self._find_receipt(record)
@@ -574,13 +580,21 @@ class TransactionSender:
             if record.status != "submitted":
                 return record
             report.broadcast.append(record.tx_id)
-            found = self._find_receipt(record)  # an instant-mining chain has it already
-            return record if found is None else self._settle(record, *found)
+            return self._settle_if_mined(record)
         if record.status != "submitted":
             return record
         if record.nonce == view.latest() and self._is_stale(record):
-            return self._replace(record, report)
-        return self._resend_if_lost(record, report)
+            return self._settle_if_mined(self._replace(record, report))
+        before = record.broadcasts
+        record = self._resend_if_lost(record, report)
+        return record if record.broadcasts == before else self._settle_if_mined(record)
+
+    def _settle_if_mined(self, record: TxRecord) -> TxRecord:
+        """Right after a broadcast: an instant-mining chain (py-evm) has the receipt already."""
+        if record.status != "submitted":
+            return record
+        found = self._find_receipt(record)
+        return record if found is None else self._settle(record, *found)
 
     def _find_receipt(self, record: TxRecord) -> tuple[str, Any] | None:
         from web3.exceptions import TransactionNotFound

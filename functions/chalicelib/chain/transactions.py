@@ -33,19 +33,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..config import Settings
+from ..dynamo import deserialize, serialize
 from ..errors import ChainError, NotFound
-from ..tables import SIGNERS, TRANSACTIONS, table
+from ..tables import SIGNERS, TRANSACTIONS
 
 OPEN_STATUSES = ("queued", "signed", "submitted")
 FINAL_STATUSES = ("confirmed", "failed")
 _ALLOCATION_ATTEMPTS = 50
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -138,9 +135,11 @@ class TxRecord:
         }
         if explorer_url and self.tx_hash:
             body["explorer_url"] = f"{explorer_url.rstrip('/')}/tx/{self.tx_hash}"
+        # When another transaction used the nonce, the same intent lives on in a new record.
         if self.requeued_as:
-            # The nonce was used by someone else; the same intent lives on as this record.
             body["requeued_as"] = self.requeued_as
+        if self.requeued_from:
+            body["requeued_from"] = self.requeued_from
         return body
 
     @property
@@ -193,7 +192,7 @@ class TransactionStore:
             return [{
                 "Put": {
                     "TableName": self._transactions,
-                    "Item": _serialize(failed.to_item()),
+                    "Item": serialize(failed.to_item()),
                     "ConditionExpression": condition,
                     "ExpressionAttributeNames": {"#s": "status", "#v": "version"},
                     "ExpressionAttributeValues": values,
@@ -304,7 +303,7 @@ class TransactionStore:
         return {
             "Put": {
                 "TableName": self._transactions,
-                "Item": _serialize(record.to_item()),
+                "Item": serialize(record.to_item()),
                 "ConditionExpression": "attribute_not_exists(tx_id)",
             }
         }
@@ -346,7 +345,21 @@ class TransactionStore:
         ).get("Item")
         if item is None:
             raise NotFound("no such transaction", code="transaction_not_found")
-        return TxRecord.from_item(_deserialize(item))
+        return TxRecord.from_item(deserialize(item))
+
+    def resolve(self, tx_id: str) -> TxRecord:
+        """The record now carrying ``tx_id``'s intent: ``tx_id`` itself, or the record it was re-queued as.
+
+        A record fails with ``nonce_consumed_elsewhere`` when another transaction
+        used its nonce; its intent then lives on in ``requeued_as``. Ask this, not
+        :meth:`get`, when the question is "did the action happen (or will it)?".
+        """
+        record = self.get(tx_id)
+        for _ in range(_ALLOCATION_ATTEMPTS):
+            if record.is_open or not record.requeued_as:
+                return record
+            record = self.get(record.requeued_as)
+        return record
 
     def save(self, record: TxRecord, *, expected_status: tuple[str, ...] = OPEN_STATUSES) -> TxRecord:
         """Write ``record`` back if the stored one is still the version it was read at, in ``expected_status``.
@@ -364,7 +377,7 @@ class TransactionStore:
         try:
             self._client.put_item(
                 TableName=self._transactions,
-                Item=_serialize(record.to_item()),
+                Item=serialize(record.to_item()),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#s": "status", "#v": "version"},
                 ExpressionAttributeValues=values,
@@ -390,7 +403,7 @@ class TransactionStore:
         }
         while True:
             page = self._client.query(**kwargs)
-            records.extend(TxRecord.from_item(_deserialize(item)) for item in page["Items"])
+            records.extend(TxRecord.from_item(deserialize(item)) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -411,11 +424,3 @@ def _open_at_version(statuses: tuple[str, ...], version: int) -> tuple[str, dict
     # Records written before versioning existed lack the attribute; they are version 0.
     version_condition = "(attribute_not_exists(#v) OR #v = :v)" if version == 0 else "#v = :v"
     return f"{condition} AND {version_condition}", values
-
-
-def _serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items()}
-
-
-def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chalicelib.chain.contracts import contract
-from chalicelib.chain.sender import TransactionSender, classify_broadcast_error
-from chalicelib.chain.transactions import TransactionStore, TxIntent
-from chalicelib.config import FeePolicy
+from chalicelib.chain.sender import TickReport, TransactionSender, classify_broadcast_error, is_transient_rpc_error
+from chalicelib.chain.transactions import TransactionStore, TxIntent, TxRecord
+from chalicelib.config import GWEI, FeePolicy
 from chalicelib.errors import ChainError, TransactionFailed
 
 
@@ -205,3 +205,128 @@ def test_store_never_rewrites_a_final_record(w3, operator_deployment, operator_s
     stale.status = "submitted"
     assert tx_store.save(stale).status == "confirmed"
     assert tx_store.get(record.tx_id).status == "confirmed"
+
+
+# -- retries, replacement fees, the versioned ledger -----------------------------------------------
+
+
+def _rpc_errors() -> list[tuple[Exception, bool]]:
+    import requests
+    from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
+
+    def http(status: int) -> Exception:
+        response = requests.Response()
+        response.status_code = status
+        return requests.exceptions.HTTPError(f"{status}", response=response)
+
+    return [
+        (requests.exceptions.Timeout("read timed out"), True),
+        (requests.exceptions.ConnectionError("reset"), True),
+        (http(502), True),
+        (http(429), True),
+        (http(400), False),
+        (TimeExhausted("no receipt"), True),
+        (Web3RPCError("{'code': -32005, 'message': 'request rate exceeded'}"), True),
+        (Web3RPCError("{'code': -32000, 'message': 'nonce too low'}"), False),
+        (Web3RPCError("{'code': -32000, 'message': 'already known'}"), False),
+        (Web3RPCError("{'code': -32000, 'message': 'insufficient funds for gas * price + value'}"), False),
+        (TransactionNotFound("not found"), False),
+        (ValueError("Invalid transaction nonce: Expected 3, but got 5"), False),
+        (ChainError("wrapped", code="rpc_unavailable"), False),
+    ]
+
+
+@pytest.mark.parametrize(("error", "transient"), _rpc_errors(),
+                         ids=lambda v: str(v) if isinstance(v, bool) else type(v).__name__)
+def test_transient_rpc_failures_are_told_apart_from_a_nodes_verdict(error, transient):
+    assert is_transient_rpc_error(error) is transient
+
+
+def test_an_error_after_recording_carries_the_tx_id(w3, operator_deployment, operator_sender, tx_store, monkeypatch):
+    def refuse(raw: Any) -> None:
+        raise ValueError("insufficient funds for gas * price + value")
+
+    monkeypatch.setattr(w3.eth, "send_raw_transaction", refuse)
+    with pytest.raises(ChainError) as caught:
+        operator_sender.send(purpose="anchor", to=operator_deployment.anchor,
+                             data=_anchor_call(w3, operator_deployment, b"\x99" * 32))
+    assert tx_store.get(caught.value.details["tx_id"]).status == "signed"
+
+
+def _signed_record(max_fee: int, priority: int) -> TxRecord:
+    return TxRecord(tx_id="tx_test", signer="0x" + "11" * 20, nonce=0, purpose="t", to="0x" + "22" * 20, data="0x",
+                    value=0, gas=21_000, status="submitted", created_at=0, updated_at=0, raw_tx="0x00",
+                    max_fee_per_gas=max_fee, max_priority_fee_per_gas=priority)
+
+
+def test_replacement_fees_rise_at_least_ten_percent_rounded_up(w3, kms_signer, tx_store):
+    sender = TransactionSender(w3, kms_signer, tx_store, fees=FeePolicy(max_fee_per_gas_cap=10**12, priority_fee=1))
+    max_fee, priority = sender._replacement_fees(_signed_record(10**11 + 1, 10**9 + 3))
+    assert max_fee >= -(-(10**11 + 1) * 11 // 10) == 110_000_000_002
+    assert priority >= -(-(10**9 + 3) * 11 // 10) == 1_100_000_004
+    assert max_fee <= 10**12 and priority <= max_fee
+
+
+def test_replacement_fees_stop_at_the_cap(w3, kms_signer, tx_store):
+    old = _signed_record(100 * GWEI, 2 * GWEI)
+    roomy = TransactionSender(w3, kms_signer, tx_store, fees=FeePolicy(max_fee_per_gas_cap=115 * GWEI, priority_fee=1))
+    assert roomy._replacement_fees(old) == (110 * GWEI, 2_200_000_000)  # the base fee is far below
+    tight = TransactionSender(w3, kms_signer, tx_store, fees=FeePolicy(max_fee_per_gas_cap=105 * GWEI, priority_fee=1))
+    assert tight._replacement_fees(old) is None  # a 10% bump would break the cap: resend as is
+    market = TransactionSender(w3, kms_signer, tx_store,
+                               fees=FeePolicy(max_fee_per_gas_cap=115 * GWEI, priority_fee=20 * GWEI))
+    assert market._replacement_fees(old)[1] == 20 * GWEI  # never below today's configured tip
+
+
+@pytest.mark.parametrize("option", [{"fee_bump_percent": 9}, {"stuck_after_seconds": 0}, {"rpc_attempts": 0},
+                                    {"max_gap_fill": 0}, {"resend_after_seconds": -1}])
+def test_the_sender_checks_its_options(w3, kms_signer, tx_store, option):
+    with pytest.raises(ValueError):
+        TransactionSender(w3, kms_signer, tx_store, fees=FeePolicy(), **option)
+
+
+def test_a_save_from_a_stale_copy_loses_to_the_stored_version(tx_store):
+    signer = "0x" + "12" * 20
+    record = tx_store.record_intent(signer, TxIntent(purpose="t", to=signer, data="0x"), chain_id=1, chain_nonce=0)
+    stale = tx_store.get(record.tx_id)
+    record.raw_tx, record.status = "0x01", "signed"
+    assert tx_store.save(record) is record and record.version == 1
+    stale.raw_tx, stale.status = "0x02", "signed"
+    winner = tx_store.save(stale)
+    assert winner is not stale and winner.raw_tx == "0x01" and stale.version == 0
+    assert tx_store.get(record.tx_id).raw_tx == "0x01"
+
+
+def test_every_allocated_nonce_is_claimed_by_its_record(tx_store):
+    signer = "0x" + "34" * 20
+    records = [tx_store.record_intent(signer, TxIntent(purpose="t", to=signer, data="0x"), chain_id=1, chain_nonce=0)
+               for _ in range(3)]
+    assert [tx_store.nonce_holder(signer, r.nonce) for r in records] == [r.tx_id for r in records]
+    assert tx_store.nonce_holder(signer, 3) is None
+
+
+def test_a_gap_record_takes_only_an_allocated_unclaimed_nonce(tx_store):
+    signer = "0x" + "56" * 20
+    intent = TxIntent(purpose="nonce gap filler", to=signer, data="0x", gas=21_000)
+    held = tx_store.record_intent(signer, intent, chain_id=1, chain_nonce=2)  # nonces 0 and 1 skipped
+    assert tx_store.record_at_nonce(signer, 2, intent, chain_id=1) is None  # held
+    assert tx_store.record_at_nonce(signer, 3, intent, chain_id=1) is None  # not allocated yet
+    filler = tx_store.record_at_nonce(signer, 1, intent, chain_id=1)
+    assert filler is not None and filler.nonce == 1 and tx_store.nonce_holder(signer, 1) == filler.tx_id
+    assert tx_store.record_at_nonce(signer, 1, intent, chain_id=1) is None  # filled once
+    assert tx_store.record_at_nonce(signer, 2, intent, chain_id=1, lost_holder="tx_other") is None
+    taken = tx_store.record_at_nonce(signer, 2, intent, chain_id=1, lost_holder=held.tx_id)
+    assert taken is not None and tx_store.nonce_holder(signer, 2) == taken.tx_id
+
+
+def test_the_public_view_keeps_its_shape_and_names_a_requeued_record():
+    record = _signed_record(1, 1)
+    assert set(record.to_public()) == {"tx_id", "purpose", "status", "tx_hash", "block_number", "error"}
+    record.requeued_as = "tx_new"
+    assert record.to_public()["requeued_as"] == "tx_new"
+
+
+def test_tick_report_counts_every_list():
+    report = TickReport(confirmed=["a", "b"], gap_fillers=["c"])
+    assert report.counts() == {"broadcast": 0, "confirmed": 2, "failed": 0, "waiting": 0, "replaced": 0,
+                               "resent": 0, "requeued": 0, "gap_fillers": 1}
