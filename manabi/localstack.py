@@ -104,6 +104,7 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._site_dir: Path | None = None
         self.info: LocalStackInfo | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -120,7 +121,12 @@ class LocalStack:
         self._configure_contracts(deployment)
         sponsors = self._load_demo_data(w3, deployment) if self.demo_data else []
         if self.build_site:
-            build_site()
+            # Each stack builds its own copy: a rebuild must never pull files from under
+            # another stack that is serving the shared build/ folder.
+            import tempfile
+
+            self._site_dir = Path(tempfile.mkdtemp(prefix="manabi-site-"))
+            build_site(self._site_dir)
         gateway = self._load_gateway()
         self._start_http(gateway, DemoWallet(sponsors))
         self._start_scheduler(gateway)
@@ -146,6 +152,10 @@ class LocalStack:
             thread.join(timeout=10)
         if self._moto is not None:
             self._moto.stop()
+        if self._site_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._site_dir, ignore_errors=True)
         from chalicelib import aws
         from chalicelib.chain import operator, provider
 
@@ -261,7 +271,7 @@ class LocalStack:
         return LocalGateway(app, config)
 
     def _start_http(self, gateway: Any, wallet: DemoWallet) -> None:
-        handler = _make_handler(gateway, SITE_BUILD_DIR, wallet)
+        handler = _make_handler(gateway, self._site_dir or SITE_BUILD_DIR, wallet)
         self._http = ThreadingHTTPServer((self.host, self.port), handler)
         self._http.daemon_threads = True
         thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
@@ -360,6 +370,9 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
     class Handler(BaseHTTPRequestHandler):
         server_version = "manabi-dev"
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # delayed ACKs hold every response on a kept-alive connection for ~40 ms.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             # Paths only, never bodies or query strings: they may carry personal data.

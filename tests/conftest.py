@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.chain",
     "tests.fixtures.aws",
     "tests.fixtures.app",
+    "tests.fixtures.browser",
 ]

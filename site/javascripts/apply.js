@@ -294,7 +294,7 @@
 
   // 409 codes whose API message is not for citizens, or when the body is missing
   const REFUSED = {
-    duplicate_application: "このメールアドレスでは、すでに応募を受け付けています。",
+    duplicate_application: "このメールアドレスでは、すでにこの講座にお申し込みいただいています。",
     application_window_closed: "この講座の募集期間は終了しました。",
     application_window_not_open: "この講座の募集はまだ始まっていません。",
   };

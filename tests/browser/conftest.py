@@ -26,11 +26,6 @@ from manabi.localstack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
-]
 PHONE = {"width": 360, "height": 780}
 
 
@@ -70,22 +65,16 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             break
     if process.poll() is not None:
         raise RuntimeError("manabi dev did not start:\n" + "".join(lines))
+    # Keep reading its output, or a chatty stack would fill the pipe and block.
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
     url = f"http://127.0.0.1:{port}"
     try:
         yield LiveStack(url=url, api=url + "/api", banner="".join(lines))
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture
