@@ -1,4 +1,4 @@
-"""Check a published まなびリレー lottery result yourself.
+"""Check a published lottery result yourself.
 
 Usage:
     python3 verify_lottery.py lottery.json
