@@ -53,6 +53,26 @@ def _package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deploy_contracts(args: argparse.Namespace) -> int:
+    import boto3
+    from web3 import HTTPProvider, Web3
+
+    from chalicelib.chain.kms_signer import KmsSigner
+    from manabi.deploy import deploy_contracts
+
+    w3 = Web3(HTTPProvider(args.rpc_url, request_kwargs={"timeout": 30}))
+    signer = KmsSigner(boto3.client("kms"), args.kms_key_id)
+    print(f"Deploying from the KMS key {args.kms_key_id} ({signer.address}) to chain {w3.eth.chain_id}…", flush=True)
+    deployment = deploy_contracts(w3, deployer=signer, operator=args.operator or signer.address,
+                                  treasury=args.treasury, jpyc=args.jpyc)
+    print("Put these into the stage's environment_variables in functions/.chalice/config.json:")
+    for name, address in (("JPYC", deployment.jpyc), ("RIGHTS", deployment.rights),
+                          ("DISTRIBUTOR", deployment.distributor), ("ANCHOR", deployment.anchor)):
+        print(f'  "MANABI_{name}_ADDRESS": "{address}",')
+    print(f'  "MANABI_CHAIN_ID": "{deployment.chain_id}",')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manabi", description="Manabi Relay (まなびリレー) tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("out", help="output directory")
     pack.add_argument("--stage", default="prod")
     pack.set_defaults(func=_package)
+
+    deploy = commands.add_parser("deploy-contracts", help="deploy the contracts with the KMS operator key")
+    deploy.add_argument("--rpc-url", required=True, help="JSON-RPC endpoint of the target chain")
+    deploy.add_argument("--kms-key-id", default="alias/manabi-operator")
+    deploy.add_argument("--treasury", required=True, help="address the payouts are drawn from")
+    deploy.add_argument("--jpyc", required=True, help="JPYC token address (the same on Ethereum and Polygon)")
+    deploy.add_argument("--operator", help="address given the operator roles (default: the KMS key)")
+    deploy.set_defaults(func=_deploy_contracts)
 
     from manabi.admin import add_parser
 

@@ -100,3 +100,24 @@ def test_importing_deploy_does_not_import_web3():
     code = "import sys, manabi.deploy; sys.exit('web3' in sys.modules or 'eth_account' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr or "manabi.deploy imported web3 at module level"
+
+
+def test_the_kms_key_deploys_and_holds_every_role(w3, accounts, kms_signer):
+    """Production path: every deployment transaction signed in KMS and sent raw."""
+    from chalicelib.chain.contracts import contract
+
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": accounts.deployer, "to": kms_signer.address, "value": 10**19}))
+    assert receipt["status"] == 1
+    jpyc = deploy_contracts(w3, deployer=accounts.deployer, operator=accounts.operator,
+                            treasury=accounts.treasury).jpyc
+    deployment = deploy_contracts(w3, deployer=kms_signer, operator=kms_signer.address,
+                                  treasury=accounts.treasury, jpyc=jpyc)
+    assert deployment.jpyc == jpyc
+    for name, address, role in (("ReskillingRights", deployment.rights, "OPERATOR_ROLE"),
+                                ("PayoutDistributor", deployment.distributor, "SETTLER_ROLE"),
+                                ("LearningRecordAnchor", deployment.anchor, "RECORDER_ROLE")):
+        deployed = contract(w3, name, address)
+        assert deployed.functions.hasRole(deployed.functions[role]().call(), kms_signer.address).call()
+        assert deployed.functions.hasRole(b"\0" * 32, kms_signer.address).call()  # admin
+    assert w3.eth.get_transaction_count(kms_signer.address) == 6  # 3 deployments + 3 grants
