@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInput
 from .lending import Lending
+from .relay import send_checked
 from .programs import Program
 
 if TYPE_CHECKING:
@@ -69,8 +70,6 @@ class CitySponsor:
         }
 
     def _mint(self, program: Program, ref: bytes) -> int:
-        from .purchases import send_checked
-
         data = self._rights.encode_abi("mintPaidOffChain", args=[program.chain_program_id, self._sender.address, ref])
         record = self._sender.wait(send_checked(self._sender, purpose="city right", to=self._rights.address,
                                                 data=data).tx_id)

@@ -19,7 +19,8 @@ from .applications.store import ApplicationStore
 from .chain.eip712 import DOMAIN_TYPE, recover_typed_data
 from .errors import Conflict, InvalidInput, NotFound
 from .programs import Catalogue
-from .purchases import QUOTE_SECONDS, send_checked
+from .purchases import QUOTE_SECONDS
+from .relay import send_checked
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -201,8 +202,6 @@ class Lending:
 
     def lend_as_owner(self, talent: dict[str, Any], token_id: int, owner: str, sponsor: str, program: Any) -> Any:
         """Lend a token the operator itself owns (the city's rights) with ``setUser``."""
-        from .purchases import send_checked
-
         now = int(self._clock())
         claim = self._claim(talent, {"token_id": token_id, "sponsor": sponsor, "tx_id": "pending", "claimed_at": now})
         data = self._rights.encode_abi("setUser", args=[token_id, talent["talent_address"], self.expiry_for(program)])

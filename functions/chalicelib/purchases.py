@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .chain.contracts import decode_revert
 from .chain.eip712 import recover_typed_data, split_signature
 from .chain.jpyc import Jpyc
-from .errors import Conflict, InvalidInput, TransactionFailed
+from .errors import Conflict, InvalidInput
 from .programs import Catalogue, require_program
+from .relay import send_checked
 
 if TYPE_CHECKING:
     from web3.contract import Contract
@@ -98,13 +98,3 @@ class Purchases:
                               to=self._rights.address, data=data)
         return {"tx_id": record.tx_id, "status": record.public_status}
 
-
-def send_checked(sender: TransactionSender, *, purpose: str, to: str, data: str) -> Any:
-    """Send through the relayer; a simulated revert becomes a 409 naming the contract's error."""
-    try:
-        return sender.send(purpose=purpose, to=to, data=data)
-    except TransactionFailed as exc:
-        decoded = decode_revert(exc.details.get("revert_data"))
-        reason = decoded[0] if decoded else "reverted"
-        raise Conflict(f"the contract refused the transaction ({reason})", code="contract_refused",
-                       reason=reason) from exc

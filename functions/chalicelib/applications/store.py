@@ -8,6 +8,7 @@ They are written in the same transaction as the application.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -38,7 +39,7 @@ class ApplicationStore:
         self._client = dynamodb_client
         self._table = APPLICATIONS.physical_name(settings)
 
-    def create(self, item: dict[str, Any], extra_writes: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    def create(self, item: dict[str, Any], extra_writes: Sequence[dict[str, Any]] = ()) -> None:
         """Write the application, its guards and ``extra_writes`` in one transaction.
 
         Raises Conflict(duplicate_application) when the e-mail address already
@@ -98,7 +99,7 @@ class ApplicationStore:
 
     def update_status(
         self, application_id: str, *, expected: tuple[str, ...], status: str, fields: dict[str, Any] | None = None,
-        extra_writes: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        extra_writes: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Move an application to ``status`` if it is still in one of ``expected``."""
         sets = {"status": status, **(fields or {})}
