@@ -795,6 +795,7 @@ def _keccak(raw: bytes) -> bytes:
 
 
 def _revert_data(exc: Exception) -> str | None:
+    """The revert data (hex) a failed simulation carried, however the provider reported it."""
     data = getattr(exc, "data", None)
     if isinstance(data, str) and data.startswith("0x"):
         return data
@@ -803,4 +804,14 @@ def _revert_data(exc: Exception) -> str | None:
             return "0x" + bytes(arg).hex()
         if isinstance(arg, str) and arg.startswith("0x"):
             return arg
+        if isinstance(arg, str):
+            # eth-tester reports a custom error as the repr of its bytes.
+            match = _PYEVM_REVERT.search(arg)
+            if match:
+                import ast
+
+                return "0x" + bytes(ast.literal_eval(match.group(1))).hex()
     return None
+
+
+_PYEVM_REVERT = re.compile(r"execution reverted: (b'.*'|b\".*\")\s*$", re.S)
