@@ -118,3 +118,19 @@ def test_manabi_dev_serves_site_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> N
     assert "Stopped." in rest
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_no_demo_data_starts_an_empty_but_working_stack(restore_environ: None) -> None:
+    local = LocalStack(port=free_port(), build_site=False, demo_data=False)
+    info = local.start()
+    try:
+        assert info.demo_sponsors == []
+        status, body, _ = _get(f"{info.api_url}/health")
+        assert status == 200 and json.loads(body)["operator"]["address"] == info.operator
+        programs = json.loads(_get(info.api_url + "/programs")[1])["programs"]
+        status, body, _ = _get(f"{info.api_url}/programs/{programs[0]['id']}/rights")
+        assert (status, json.loads(body)["error"]["code"]) == (404, "program_not_on_chain")
+        talents = json.loads(_get(f"{info.api_url}/talents?program_id={programs[0]['id']}")[1])["talents"]
+        assert talents == []
+    finally:
+        local.stop()
