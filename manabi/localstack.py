@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from manabi.rpc import JsonRpcBridge
+
 if TYPE_CHECKING:
     from web3 import Web3
 
@@ -116,6 +118,9 @@ class LocalStack:
         from chalicelib.config import Settings
 
         os.environ["MANABI_SITE_DOMAIN"] = f"{self.host}:{self.port}"
+        if not self.rpc_url:
+            # Wallets can add the embedded chain through our JSON-RPC bridge.
+            os.environ["MANABI_PUBLIC_RPC_URL"] = f"http://{self.host}:{self.port}/rpc"
         operator = operator_signer(Settings.from_env()).address
         deployment = self._deploy(w3, operator)
         self._configure_contracts(deployment)
@@ -128,7 +133,7 @@ class LocalStack:
             self._site_dir = Path(tempfile.mkdtemp(prefix="manabi-site-"))
             build_site(self._site_dir)
         gateway = self._load_gateway()
-        self._start_http(gateway, DemoWallet(sponsors))
+        self._start_http(gateway, DemoWallet(sponsors), None if self.rpc_url else JsonRpcBridge(w3))
         self._start_scheduler(gateway)
         url = f"http://{self.host}:{self.port}"
         self.info = LocalStackInfo(
@@ -270,8 +275,8 @@ class LocalStack:
         app = factory.load_chalice_app()
         return LocalGateway(app, config)
 
-    def _start_http(self, gateway: Any, wallet: DemoWallet) -> None:
-        handler = _make_handler(gateway, self._site_dir or SITE_BUILD_DIR, wallet)
+    def _start_http(self, gateway: Any, wallet: DemoWallet, rpc: JsonRpcBridge | None) -> None:
+        handler = _make_handler(gateway, self._site_dir or SITE_BUILD_DIR, wallet, rpc)
         self._http = ThreadingHTTPServer((self.host, self.port), handler)
         self._http.daemon_threads = True
         thread = threading.Thread(target=self._http.serve_forever, name="http", daemon=True)
@@ -360,7 +365,8 @@ class DemoWallet:
         return str(Account.sign_message(signable, key).signature.to_0x_hex())
 
 
-def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None) -> type[BaseHTTPRequestHandler]:
+def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None,
+                  rpc: JsonRpcBridge | None = None) -> type[BaseHTTPRequestHandler]:
     from chalice.local import LocalGatewayException
 
     # Chalice keeps the current request on the app object, shared by every thread;
@@ -469,9 +475,22 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
             self.end_headers()
             self.wfile.write(data)
 
+        def _rpc(self) -> None:
+            if rpc is None or self.command != "POST":
+                self._plain(404, b"not found")
+                return
+            data = rpc.handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def _dispatch(self) -> None:
             path = urlsplit(self.path).path
-            if path == "/dev/wallet":
+            if path == "/rpc":
+                self._rpc()
+            elif path == "/dev/wallet":
                 self._demo_wallet()
             elif path == API_PREFIX or path.startswith(API_PREFIX + "/"):
                 self._api()
@@ -490,7 +509,8 @@ def describe(info: LocalStackInfo) -> str:
         f"  site         {info.url}/",
         f"  API          {info.api_url}/  (try {info.api_url}/health)",
         f"  AWS (moto)   {info.aws_endpoint}  tables, KMS operator key, SES",
-        f"  chain        {info.rpc}  chain id {info.chain_id}",
+        f"  chain        {info.rpc}  chain id {info.chain_id}"
+        + ("" if info.rpc.startswith("http") else f"  (JSON-RPC for wallets: {info.url}/rpc)"),
         f"  operator     {info.operator}  (key in KMS {OPERATOR_KEY_ALIAS})",
         "  contracts    " + json.dumps(
             {k: v for k, v in info.deployment.items() if k != "chain_id"}, ensure_ascii=False
