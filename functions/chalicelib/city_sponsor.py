@@ -75,8 +75,11 @@ class CitySponsor:
                                                 data=data).tx_id)
         if record.status != "confirmed":
             raise InvalidInput(f"minting the city's right ended {record.status}", code="mint_failed")
+        from web3.logs import DISCARD
+
         receipt = self._sender.w3.eth.get_transaction_receipt(record.tx_hash)
-        [event] = self._rights.events.RightMintedOffChain().process_receipt(receipt)
+        # The receipt also holds the ERC-721 Transfer log: skip it quietly.
+        [event] = self._rights.events.RightMintedOffChain().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["tokenId"])
 
     def _minted_by_ref(self, program: Program) -> dict[bytes, int]:
