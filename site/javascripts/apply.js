@@ -312,7 +312,9 @@
         { heading: HEADING_FAILED, retry: true, help: true }, sent);
     } else if (status === 409) {
       const message = JAPANESE.test(error.message || "") ? error.message : REFUSED[error.code] || failureMessage(409);
-      showErrors([{ message: message }], { heading: HEADING_REFUSED, help: true }, sent);
+      // A duplicate is about the e-mail address: link the summary to it, like any field error.
+      const field = error.code === "duplicate_application" ? "email" : undefined;
+      showErrors([{ field: field, message: message }], { heading: HEADING_REFUSED, help: true }, sent);
     } else {
       // e.g. a 422 about the Idempotency-Key itself: the next send gets a new key
       if (status === 422) keyBody = null;

@@ -368,6 +368,10 @@ def test_the_same_email_twice_gets_the_api_refusal_and_keeps_the_answers(form: F
     expect(page.locator("#apply-summary-list li")).to_have_text([api_message])
     assert JAPANESE.search(api_message) and "メールアドレス" in api_message  # for citizens, as the API says it
     expect(page.locator("#apply-summary-help")).to_be_visible()  # whom to ask
+    # the refusal is about the address: the summary links to it, and it says so there too
+    page.locator("#apply-summary-list a").click()
+    expect(page.locator("#email")).to_be_focused()
+    expect(page.locator("#email")).to_have_attribute("aria-invalid", "true")
     shot(page, "citizen-form-duplicate")
 
     # the answers are still there, exactly as typed
