@@ -36,3 +36,14 @@ def plain(value: Any) -> Any:
     if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float, bool)):
         return int(value)
     return value
+
+
+def query_all(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a ``Query`` matches, across pages, deserialised."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = client.query(**kwargs)
+        items.extend(deserialize(item) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Settings
-from .dynamo import deserialize
+from .dynamo import deserialize, query_all
 from .programs import Catalogue
 from .tables import APPLICATIONS, OUTBOX
 from .mail_templates import TEMPLATES, render
@@ -173,22 +173,15 @@ class Outbox:
 
     def for_application(self, application_id: str) -> list[dict[str, Any]]:
         """The application's messages, oldest first: template, status, attempts, last error."""
-        page = self._client.query(
+        messages = query_all(
+            self._client,
             TableName=self._table,
             IndexName="by-application",
             KeyConditionExpression="application_id = :a",
             ExpressionAttributeValues={":a": {"S": application_id}},
         )
-        messages = []
-        for item in page["Items"]:
-            data = deserialize(item)
-            messages.append({
-                "template": data["template"],
-                "status": data["status"],
-                "attempts": data["attempts"],
-                "last_error": data.get("last_error"),
-            })
-        return messages
+        return [{"template": m["template"], "status": m["status"], "attempts": m["attempts"],
+                 "last_error": m.get("last_error")} for m in messages]
 
 
 def _error_code(exc: Exception) -> str:

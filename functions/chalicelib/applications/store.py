@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from ..config import Settings
 from ..dynamo import deserialize as _deserialize
+from ..dynamo import query_all
 from ..dynamo import serialize as _serialize
 from ..dynamo import serialize_value
 from ..errors import Conflict, NotFound
@@ -83,19 +84,13 @@ class ApplicationStore:
 
     def list_for_program(self, program_id: str) -> list[dict[str, Any]]:
         """Every application to ``program_id``, oldest first."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "by-program",
-            "KeyConditionExpression": "program_id = :p",
-            "ExpressionAttributeValues": {":p": {"S": program_id}},
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            items.extend(_deserialize(item) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return query_all(
+            self._client,
+            TableName=self._table,
+            IndexName="by-program",
+            KeyConditionExpression="program_id = :p",
+            ExpressionAttributeValues={":p": {"S": program_id}},
+        )
 
     def update_status(
         self, application_id: str, *, expected: tuple[str, ...], status: str, fields: dict[str, Any] | None = None,

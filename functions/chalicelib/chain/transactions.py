@@ -36,7 +36,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..config import Settings
-from ..dynamo import deserialize, serialize
+from ..dynamo import deserialize, query_all, serialize
 from ..errors import ChainError, NotFound
 from ..tables import SIGNERS, TRANSACTIONS
 
@@ -394,19 +394,13 @@ class TransactionStore:
 
     def open_transactions(self, signer: str) -> list[TxRecord]:
         """Unfinished transactions of ``signer``, lowest nonce first."""
-        records: list[TxRecord] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._transactions,
-            "IndexName": "open-by-signer",
-            "KeyConditionExpression": "open_signer = :s",
-            "ExpressionAttributeValues": {":s": {"S": signer}},
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            records.extend(TxRecord.from_item(deserialize(item)) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        records = [TxRecord.from_item(item) for item in query_all(
+            self._client,
+            TableName=self._transactions,
+            IndexName="open-by-signer",
+            KeyConditionExpression="open_signer = :s",
+            ExpressionAttributeValues={":s": {"S": signer}},
+        )]
         # The index is eventually consistent: re-read each record before acting on it.
         fresh = [self.get(r.tx_id) for r in records]
         return sorted((r for r in fresh if r.is_open), key=lambda r: r.nonce)
