@@ -384,9 +384,27 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
             # Paths only, never bodies or query strings: they may carry personal data.
             logger.debug("%s %s", self.command, urlsplit(self.path).path)
 
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _reply(self, status: int, data: bytes, headers: list[tuple[str, str]]) -> None:
+            """Send ``data`` with ``headers`` (Content-Length is added here)."""
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _plain(self, status: int, data: bytes) -> None:
+            self._reply(status, data, [("Content-Type", "text/plain; charset=utf-8")])
+
+        def _json(self, status: int, data: bytes) -> None:
+            self._reply(status, data, [("Content-Type", "application/json")])
+
         def _api(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
+            body = self._body() or None
             path = self.path[len(API_PREFIX):] or "/"
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
@@ -394,7 +412,6 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
                     response = gateway.handle_request(self.command, path, headers, body)
             except LocalGatewayException as exc:
                 response = {"statusCode": exc.CODE, "headers": exc.headers, "body": exc.body}
-            status = int(response["statusCode"])
             payload = response.get("body") or b""
             if response.get("isBase64Encoded"):
                 import base64
@@ -402,17 +419,11 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
                 payload = base64.b64decode(payload)
             if isinstance(payload, str):
                 payload = payload.encode("utf-8")
-            self.send_response(status)
-            for name, value in (response.get("headers") or {}).items():
-                if name.lower() not in ("content-length", "connection"):
-                    self.send_header(name, value)
-            for name, values in (response.get("multiValueHeaders") or {}).items():
-                for value in values:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
+            reply_headers = [(name, value) for name, value in (response.get("headers") or {}).items()
+                             if name.lower() not in ("content-length", "connection")]
+            reply_headers += [(name, value) for name, values in (response.get("multiValueHeaders") or {}).items()
+                              for value in values]
+            self._reply(int(response["statusCode"]), payload, reply_headers)
 
         def _static(self) -> None:
             if self.command not in ("GET", "HEAD"):
@@ -425,66 +436,37 @@ def _make_handler(gateway: Any, site_dir: Path, wallet: DemoWallet | None = None
                 return
             if target.is_dir():
                 target = target / "index.html"
+            status = 200
             if not target.is_file():
-                target = site_dir / "404.html"
-                status = 404
+                target, status = site_dir / "404.html", 404
                 if not target.is_file():
                     self._plain(404, b"not found")
                     return
-            else:
-                status = 200
-            data = target.read_bytes()
             ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
             if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
                 ctype += "; charset=utf-8"
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Cache-Control", "no-cache")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def _plain(self, status: int, data: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._reply(status, target.read_bytes(), [("Content-Type", ctype), ("Cache-Control", "no-cache")])
 
         def _demo_wallet(self) -> None:
             if wallet is None:
                 self._plain(404, b"not found")
                 return
             if self.command == "GET":
-                self._json(200, {"accounts": wallet.accounts})
+                self._json(200, json.dumps({"accounts": wallet.accounts}).encode())
                 return
             try:
-                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                request = json.loads(self._body())
                 signature = wallet.sign(request["address"], request["method"], request["params"])
             except (ValueError, KeyError, TypeError, IndexError) as exc:
-                self._json(400, {"error": str(exc)})
+                self._json(400, json.dumps({"error": str(exc)}).encode())
                 return
-            self._json(200, {"result": signature})
-
-        def _json(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._json(200, json.dumps({"result": signature}).encode())
 
         def _rpc(self) -> None:
             if rpc is None or self.command != "POST":
                 self._plain(404, b"not found")
                 return
-            data = rpc.handle(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._json(200, rpc.handle(self._body()))
 
         def _dispatch(self) -> None:
             path = urlsplit(self.path).path
