@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import secrets
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path

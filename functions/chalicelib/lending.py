@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 
 from .applications.store import ApplicationStore
 from .chain.eip712 import DOMAIN_TYPE, recover_typed_data

@@ -7,7 +7,7 @@ CloudFormation resources with :func:`cloudformation_resources`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import aws

@@ -8,13 +8,7 @@ don't depend on the date.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from manabi.localstack import free_port
+from tests.support import ManabiDev, open_catalogue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
@@ -43,38 +37,13 @@ class LiveStack:
 
 @pytest.fixture(scope="session")
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    data = json.loads((REPO_ROOT / "functions/chalicelib/data/programs.json").read_text(encoding="utf-8"))
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    for program in data["programs"]:
-        program["application_opens_at"] = (now - dt.timedelta(days=1)).isoformat()
-        program["application_closes_at"] = (now + dt.timedelta(days=30)).isoformat()
-    catalogue = tmp_path_factory.mktemp("live") / "programs.json"
-    catalogue.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MANABI_"))}
-    env.update(MANABI_PROGRAMS_FILE=str(catalogue), MANABI_APPLY_RATE_LIMIT="100000")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "manabi.cli", "dev", "--port", str(port), "--schedule-interval", "0.5"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: list[str] = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        if "Press Ctrl-C" in line:
-            break
-    if process.poll() is not None:
-        raise RuntimeError("manabi dev did not start:\n" + "".join(lines))
-    # Keep reading its output, or a chatty stack would fill the pipe and block.
-    import threading
-
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
+    catalogue = open_catalogue(tmp_path_factory.mktemp("live") / "programs.json")
+    stack = ManabiDev("--schedule-interval", "0.5",
+                      env={"MANABI_PROGRAMS_FILE": str(catalogue), "MANABI_APPLY_RATE_LIMIT": "100000"})
     try:
-        yield LiveStack(url=url, api=url + "/api", banner="".join(lines))
+        yield LiveStack(url=stack.url, api=stack.url + "/api", banner=stack.banner)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
+        stack.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,7 @@ from manabi.cli import main
 from manabi.demo import DEMO_TALENTS
 from manabi.localstack import LocalStack
 from tests.factories import application_body
-from tests.manabi.conftest import catalogue_with_window
+from tests.support import catalogue_with_window
 
 PROGRAM = "it-basics-2027-spring"
 

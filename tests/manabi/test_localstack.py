@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from manabi.localstack import LocalStack, free_port
+from tests.support import ManabiDev
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.fullflow
 
 
@@ -74,23 +69,10 @@ def test_the_scheduler_finishes_what_a_crash_left(stack: LocalStack) -> None:
     assert store.get(record.tx_id).status == "confirmed"
 
 
-def test_manabi_dev_serves_site_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MANABI_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "manabi.cli", "dev", "--port", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output: list[str] = []
+def test_manabi_dev_serves_site_and_api_and_stops_on_ctrl_c() -> None:
+    stack = ManabiDev()
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        banner = "".join(output)
-        assert process.poll() is None, banner
-        base = f"http://127.0.0.1:{port}"
+        base, banner = stack.url, stack.banner
         assert f"site         {base}/" in banner
         assert "LOCAL DEMO ONLY" in banner
 
@@ -112,12 +94,11 @@ def test_manabi_dev_serves_site_and_api_and_stops_on_ctrl_c(tmp_path: Path) -> N
         assert status == 200
         assert json.loads(body)["supply_cap"] == programs[0]["capacity"]
     finally:
-        process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=30)
-    assert process.returncode == 0, "".join(output) + rest
+        code, rest = stack.stop()
+    assert code == 0, stack.banner + rest
     assert "Stopped." in rest
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+        urllib.request.urlopen(f"{stack.url}/", timeout=2)
 
 
 def test_no_demo_data_starts_an_empty_but_working_stack(restore_environ: None) -> None:

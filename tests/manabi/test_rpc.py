@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from chalicelib.chain.contracts import contract
-from manabi.localstack import LocalStack, demo_sponsor_key, free_port
+from manabi.localstack import LocalStack, demo_sponsor_key
 from manabi.rpc import encode
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ManabiDev
 
 
 def test_results_are_encoded_as_a_node_sends_them():
@@ -47,27 +41,14 @@ def test_a_web3_client_uses_the_embedded_chain_over_http(stack: LocalStack) -> N
 
 def test_a_second_stack_runs_on_this_chain_with_rpc_url(stack: LocalStack) -> None:
     assert stack.info is not None
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MANABI_"))}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "manabi.cli", "dev", "--port", str(port), "--rpc-url", stack.info.url + "/rpc",
-         "--no-demo-data"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    second = ManabiDev("--rpc-url", stack.info.url + "/rpc", "--no-demo-data")
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "Press Ctrl-C" in line:
-                break
-        assert process.poll() is None, "".join(lines)
-        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health").read())
+        health = json.loads(urllib.request.urlopen(f"{second.url}/api/health").read())
         assert health["chain_id"] == stack.info.chain_id
         assert health["operator"]["address"] != stack.info.operator  # its own KMS key
         assert health["contracts"]["rights"] != stack.info.deployment["rights"]  # its own deployment
         remote = Web3(HTTPProvider(stack.info.url + "/rpc"))
         assert remote.eth.get_code(health["contracts"]["rights"]) != b""
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
-    assert process.returncode == 0
+        code, output = second.stop()
+    assert code == 0, second.banner + output

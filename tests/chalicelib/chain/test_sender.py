@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.chain.contracts import contract
 from chalicelib.chain.sender import TickReport, TransactionSender, classify_broadcast_error, is_transient_rpc_error
-from chalicelib.chain.transactions import TransactionStore, TxIntent, TxRecord
+from chalicelib.chain.transactions import TxIntent, TxRecord
 from chalicelib.config import GWEI, FeePolicy
 from chalicelib.errors import ChainError, TransactionFailed
 
